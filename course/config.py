@@ -1,0 +1,92 @@
+"""Fast mode, seeding, precision and a report of the machine.
+
+Fast mode is one switch, ``COURSE_FAST=1`` (``--fast`` on the command line): it
+shrinks data and epochs so every notebook and every ``train`` run finishes in well
+under a minute on a 2-core CPU, on real data. Full settings are the defaults.
+Taught in 01_cnn_classifier, section Setup.
+"""
+from __future__ import annotations
+
+import os
+import platform
+import sys
+from dataclasses import dataclass
+
+_TRUE = {"1", "true", "yes", "on"}
+
+
+def fast_mode() -> bool:
+    """True when ``COURSE_FAST`` is set to 1/true/yes/on."""
+    return os.environ.get("COURSE_FAST", "").strip().lower() in _TRUE
+
+
+def set_fast_mode(on: bool = True) -> None:
+    """Switch fast mode for this process (and kernels or subprocesses it starts)."""
+    os.environ["COURSE_FAST"] = "1" if on else "0"
+
+
+@dataclass(frozen=True)
+class FastLimits:
+    """How far fast mode shrinks a run: training images, test images, epochs."""
+
+    train_examples: int
+    test_examples: int
+    epochs: int
+
+
+#: Fast-mode limits per model family (measured to stay well under a minute on 2 CPU cores).
+FAST = {
+    "cnn": FastLimits(train_examples=3000, test_examples=2000, epochs=2),
+}
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python, NumPy and the backend (``keras.utils.set_random_seed``)."""
+    import keras
+
+    keras.utils.set_random_seed(int(seed))
+
+
+def gpus() -> list[str]:
+    """Names of the GPUs TensorFlow can see (empty on a CPU-only machine)."""
+    import tensorflow as tf
+
+    return [d.name for d in tf.config.list_physical_devices("GPU")]
+
+
+def set_mixed_precision(enabled: bool) -> str:
+    """Use ``mixed_float16`` when asked and a GPU is present; returns the policy in force.
+
+    On a CPU, float16 is slower, not faster, so the request is ignored there.
+    """
+    import keras
+
+    policy = "mixed_float16" if enabled and gpus() else "float32"
+    keras.mixed_precision.set_global_policy(policy)
+    return policy
+
+
+def device_report() -> dict:
+    """Versions, backend and devices: what ``python -m course info`` prints first."""
+    import keras
+    import numpy as np
+    import tensorflow as tf
+
+    found = gpus()
+    report = {
+        "python": platform.python_version(),
+        "tensorflow": tf.__version__,
+        "keras": keras.__version__,
+        "numpy": np.__version__,
+        "backend": keras.backend.backend(),
+        "gpus": found,
+        "fast_mode": fast_mode(),
+        "colab": "google.colab" in sys.modules,
+    }
+    if not found:
+        report["warning"] = (
+            "No GPU visible: training runs on the CPU and full-length lessons will be slow. "
+            "In Colab choose Runtime > Change runtime type > GPU; elsewhere set COURSE_FAST=1 "
+            "for a quick pass."
+        )
+    return report

@@ -1,0 +1,122 @@
+"""Image grids, training curves and confusion matrices.
+
+``grid_image``/``save_png`` build pictures as arrays (no matplotlib, for files
+and GIFs); the ``plot_*`` functions return matplotlib figures for notebooks.
+Taught in 01_cnn_classifier, section Look at the results.
+"""
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+
+def _as_uint8(images) -> np.ndarray:
+    x = np.asarray(images)
+    if x.dtype == np.uint8:
+        return x
+    lo, hi = float(np.min(x)), float(np.max(x))
+    if lo < -1e-3:  # [-1, 1] (GAN outputs)
+        x = (x + 1.0) / 2.0
+    return np.clip(np.round(x * 255.0), 0, 255).astype(np.uint8)
+
+
+def grid_image(images, ncols: int = 10, pad: int = 2) -> np.ndarray:
+    """Tile ``(N, H, W, C)`` images into one uint8 ``(rows*H, cols*W, C)`` picture.
+
+    Accepts uint8, floats in [0, 1] or floats in [-1, 1].
+    """
+    x = _as_uint8(images)
+    if x.ndim == 3:
+        x = x[..., None]
+    n, h, w, c = x.shape
+    ncols = max(1, min(ncols, n))
+    nrows = math.ceil(n / ncols)
+    out = np.zeros((nrows * (h + pad) + pad, ncols * (w + pad) + pad, c), np.uint8)
+    for i in range(n):
+        r, k = divmod(i, ncols)
+        out[pad + r * (h + pad): pad + r * (h + pad) + h, pad + k * (w + pad): pad + k * (w + pad) + w] = x[i]
+    return out
+
+
+def save_png(path, picture: np.ndarray, scale: int = 2) -> Path:
+    """Write a uint8 picture as PNG (grey when it has one channel), enlarged ``scale`` times."""
+    import imageio.v3 as iio
+
+    from .training import atomic_path
+
+    pic = np.asarray(picture)
+    if scale > 1:
+        pic = pic.repeat(scale, axis=0).repeat(scale, axis=1)
+    if pic.ndim == 3 and pic.shape[-1] == 1:
+        pic = pic[..., 0]
+    with atomic_path(path) as tmp:
+        iio.imwrite(tmp, pic, extension=".png")
+    return Path(path)
+
+
+def show_images(images, labels: Sequence | None = None, ncols: int = 10, size: float = 1.0, title=None):
+    """Show images in a grid with optional captions (class names or "true/pred")."""
+    import matplotlib.pyplot as plt
+
+    x = _as_uint8(images)
+    n = len(x)
+    ncols = max(1, min(ncols, n))
+    nrows = math.ceil(n / ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(ncols * size, nrows * size * (1.25 if labels is not None else 1)),
+                             squeeze=False)
+    for i, ax in enumerate(axes.flat):
+        ax.axis("off")
+        if i < n:
+            img = x[i]
+            ax.imshow(img[..., 0] if img.shape[-1] == 1 else img, cmap="gray", vmin=0, vmax=255)
+            if labels is not None:
+                ax.set_title(str(labels[i]), fontsize=8)
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def plot_history(history: dict[str, list[float]], keys: Sequence[str] | None = None, title=None):
+    """Plot training curves: each metric and, beside it, its ``val_`` twin if present."""
+    import matplotlib.pyplot as plt
+
+    keys = [k for k in (keys or history) if not k.startswith("val_") and k != "epoch_seconds"]
+    fig, axes = plt.subplots(1, len(keys), figsize=(4 * len(keys), 3), squeeze=False)
+    for ax, key in zip(axes.flat, keys):
+        epochs = np.arange(1, len(history[key]) + 1)
+        ax.plot(epochs, history[key], marker="o", label="train")
+        if f"val_{key}" in history:
+            ax.plot(epochs, history[f"val_{key}"], marker="o", label="validation")
+            ax.legend()
+        ax.set_xlabel("epoch")
+        ax.set_title(key)
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def plot_confusion_matrix(matrix: np.ndarray, class_names: Sequence[str], title="Confusion matrix"):
+    """Show a confusion matrix (rows: true class, columns: predicted class) with counts."""
+    import matplotlib.pyplot as plt
+
+    m = np.asarray(matrix)
+    k = len(class_names)
+    fig, ax = plt.subplots(figsize=(0.55 * k + 2, 0.55 * k + 1.5))
+    ax.imshow(m, cmap="Blues")
+    ax.set_xticks(range(k), class_names, rotation=60, ha="right", fontsize=8)
+    ax.set_yticks(range(k), class_names, fontsize=8)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    threshold = m.max() / 2 if m.size else 0
+    for i in range(k):
+        for j in range(k):
+            ax.text(j, i, int(m[i, j]), ha="center", va="center", fontsize=7,
+                    color="white" if m[i, j] > threshold else "black")
+    ax.set_title(title)
+    fig.tight_layout()
+    return fig
