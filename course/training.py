@@ -206,7 +206,8 @@ def _trainable_for(model: keras.Model, optimizer) -> list:
 
 def fit_resumable(
     model: keras.Model,
-    train_data,
+    x,
+    y=None,
     *,
     epochs: int,
     run: RunFolder | str | os.PathLike,
@@ -215,7 +216,7 @@ def fit_resumable(
     callbacks: list | None = None,
     verbose: int | str = "auto",
 ) -> dict[str, list[float]]:
-    """``model.fit`` that checkpoints every epoch into ``run`` and resumes from it.
+    """``model.fit(x, y)`` that checkpoints every epoch into ``run`` and resumes from it.
 
     With ``resume=True`` a run folder that already has checkpoints continues from
     the last completed epoch, its history kept; with ``resume=False`` such a folder
@@ -235,8 +236,12 @@ def fit_resumable(
             print(f"Resuming from {run.path}: {done} epoch(s) done, {max(0, epochs - done)} to go.")
     checkpoint = ResumableCheckpoint(run, history)
     if done < epochs:
+        import tensorflow as tf
+
         model.fit(
-            train_data,
+            x,
+            y,
+            shuffle=not isinstance(x, tf.data.Dataset),  # a tf.data pipeline shuffles itself
             epochs=epochs,
             initial_epoch=done,
             validation_data=validation_data,

@@ -1,0 +1,73 @@
+"""Shared test set-up: fast mode for notebooks, tiny official-format files, no ../shared needed."""
+import gzip
+import os
+import pickle
+import struct
+
+import numpy as np
+import pytest
+
+os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# Notebook kernels inherit this: every notebook runs in fast mode under nbval.
+os.environ["COURSE_FAST"] = "1"
+
+
+def write_idx(path, array: np.ndarray, compress: bool = True) -> None:
+    """Write ``array`` (uint8) in the IDX format of the MNIST files."""
+    array = np.asarray(array, dtype=np.uint8)
+    header = bytes([0, 0, 0x08, array.ndim]) + struct.pack(">" + "I" * array.ndim, *array.shape)
+    payload = header + array.tobytes()
+    if compress:
+        with gzip.open(path, "wb") as f:
+            f.write(payload)
+    else:
+        path.write_bytes(payload)
+
+
+def write_mnist_folder(folder, n_train=20, n_test=10, seed=0):
+    """A tiny MNIST-format folder; returns the arrays written."""
+    rng = np.random.default_rng(seed)
+    folder.mkdir(parents=True, exist_ok=True)
+    arrays = {
+        "train-images-idx3-ubyte": rng.integers(0, 256, (n_train, 28, 28)),
+        "train-labels-idx1-ubyte": rng.integers(0, 10, n_train),
+        "t10k-images-idx3-ubyte": rng.integers(0, 256, (n_test, 28, 28)),
+        "t10k-labels-idx1-ubyte": rng.integers(0, 10, n_test),
+    }
+    for stem, arr in arrays.items():
+        write_idx(folder / f"{stem}.gz", arr)
+    return arrays
+
+
+def write_cifar_folder(folder, n=6, seed=0):
+    """A tiny CIFAR-10 python-batches folder; returns {file: (data, labels)}."""
+    rng = np.random.default_rng(seed)
+    folder.mkdir(parents=True, exist_ok=True)
+    written = {}
+    for name in [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]:
+        data = rng.integers(0, 256, (n, 3072)).astype(np.uint8)
+        labels = [int(v) for v in rng.integers(0, 10, n)]
+        with open(folder / name, "wb") as f:
+            pickle.dump({b"batch_label": name.encode(), b"labels": labels, b"data": data,
+                         b"filenames": [b"x.png"] * n}, f, protocol=2)
+        written[name] = (data, labels)
+    return written
+
+
+@pytest.fixture
+def no_data_env(monkeypatch, tmp_path):
+    """No COURSE_DATA_DIR, no Debian folder, no keras.datasets: every source fails."""
+    from course import data
+
+    monkeypatch.delenv("COURSE_DATA_DIR", raising=False)
+    monkeypatch.setattr(data, "DEBIAN_FASHION_DIR", tmp_path / "no-debian")
+    monkeypatch.setitem(data.DATASETS, "fashion_mnist",
+                        data.DATASETS["fashion_mnist"].__class__(**{**data.DATASETS["fashion_mnist"].__dict__,
+                                                                    "debian_dir": tmp_path / "no-debian"}))
+
+    def offline(ds):
+        raise OSError("URL fetch failure: no network")
+
+    monkeypatch.setattr(data, "_load_keras", offline)
+    return tmp_path

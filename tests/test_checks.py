@@ -1,0 +1,46 @@
+import keras
+import numpy as np
+import pytest
+
+from course import checks
+
+
+def test_scale_images_accepts_the_right_answer_and_rejects_slips(capsys):
+    checks.check_scale_images(lambda x: (x.astype("float32") / 255.0)[..., None])
+    assert "Correct" in capsys.readouterr().out
+    with pytest.raises(AssertionError, match="channel axis"):
+        checks.check_scale_images(lambda x: x.astype("float32") / 255.0)
+    with pytest.raises(AssertionError, match="255"):
+        checks.check_scale_images(lambda x: (x.astype("float32") / 256.0)[..., None])
+    with pytest.raises(AssertionError, match="float32"):
+        checks.check_scale_images(lambda x: x[..., None])
+
+
+def _cnn(input_shape, num_classes, softmax=False):
+    return keras.Sequential([
+        keras.Input(input_shape), keras.layers.Conv2D(4, 3), keras.layers.GlobalAveragePooling2D(),
+        keras.layers.Dense(num_classes, activation="softmax" if softmax else None)])
+
+
+def test_classifier_check_wants_logits_from_a_conv_net():
+    checks.check_classifier(_cnn)
+    with pytest.raises(AssertionError, match="probabilities"):
+        checks.check_classifier(lambda s, k: _cnn(s, k, softmax=True))
+    dense = lambda s, k: keras.Sequential([keras.Input(s), keras.layers.Flatten(), keras.layers.Dense(k)])
+    with pytest.raises(AssertionError, match="no Conv2D"):
+        checks.check_classifier(dense)
+
+
+def test_loss_check_catches_categorical_loss_on_integer_labels():
+    """Guards C2: categorical cross-entropy with integer labels, or probabilities assumed."""
+    checks.check_loss(lambda: keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    with pytest.raises(AssertionError, match="sparse"):
+        checks.check_loss(lambda: keras.losses.CategoricalCrossentropy(from_logits=True))
+    with pytest.raises(AssertionError, match="from_logits"):
+        checks.check_loss(lambda: keras.losses.SparseCategoricalCrossentropy())
+
+
+def test_accuracy_check():
+    checks.check_accuracy_from_logits(lambda z, y: np.mean(np.argmax(z, 1) == y))
+    with pytest.raises(AssertionError, match="0.75"):
+        checks.check_accuracy_from_logits(lambda z, y: np.mean(np.argmin(z, 1) == y))

@@ -1,0 +1,45 @@
+import json
+
+import pytest
+
+from course.cli import main
+
+
+def test_train_without_any_data_source_is_one_readable_error(no_data_env, capsys):
+    code = main(["train", "cnn", "--dataset", "mnist", "--fast", "--out", str(no_data_env / "run")])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert err.startswith("error: Dataset 'mnist' is not available")
+    assert "COURSE_DATA_DIR" in err and "Traceback" not in err
+
+
+def test_unknown_dataset_is_a_readable_error(capsys, tmp_path):
+    assert main(["train", "cnn", "--dataset", "imagenet", "--out", str(tmp_path)]) == 2
+    assert "Unknown dataset 'imagenet'" in capsys.readouterr().err
+
+
+def test_bad_epochs_is_a_readable_error(capsys, tmp_path):
+    assert main(["train", "cnn", "--epochs", "0", "--out", str(tmp_path)]) == 2
+    assert "--epochs must be at least 1" in capsys.readouterr().err
+
+
+def test_info_lists_every_dataset_and_its_sources(capsys, tmp_path):
+    assert main(["info", "--data-dir", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    for name in ("mnist", "fashion_mnist", "cifar10", "synthetic_digits"):
+        assert f"\n  {name}\n" in out
+    assert "tensorflow" in out and "backend: tensorflow" in out and "gpus" in out
+
+
+def test_train_and_evaluate_on_synthetic_digits(tmp_path, capsys):
+    out = tmp_path / "run"
+    assert main(["train", "cnn", "--dataset", "synthetic_digits", "--fast", "--epochs", "1", "--out", str(out)]) == 0
+    metrics = json.loads((out / "metrics.json").read_text())
+    # re-running into the same folder without --resume must not overwrite it
+    assert main(["train", "cnn", "--dataset", "synthetic_digits", "--fast", "--out", str(out)]) == 2
+    assert "--resume" in capsys.readouterr().err
+    capsys.readouterr()
+    assert main(["evaluate", str(out)]) == 0
+    report = json.loads(capsys.readouterr().out)
+    # evaluate measures the whole test split; train measured the fast subset of it
+    assert report["test_examples"] == 2000 and report["test_accuracy"] == pytest.approx(metrics["test_accuracy"], abs=1e-3)

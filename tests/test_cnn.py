@@ -1,0 +1,81 @@
+import json
+import math
+
+import keras
+import numpy as np
+import pytest
+
+from course import data
+from course.models import cnn
+
+
+@pytest.mark.parametrize("dataset, shape", [("mnist", (28, 28, 1)), ("cifar10", (32, 32, 3))])
+def test_classifier_maps_images_to_ten_logits(dataset, shape):
+    """Guards C1: the CNN is a classifier: images in, 10 class scores out (not an image)."""
+    model = cnn.classifier_for(dataset)
+    assert model.input_shape == (None, *shape)
+    out = model(np.random.default_rng(0).random((3, *shape)).astype("float32"), training=False)
+    assert tuple(out.shape) == (3, 10)
+    # logits, not probabilities: the last layer has no softmax
+    assert model.get_layer("logits").activation is keras.activations.linear
+    assert cnn.feature_extractor(model).output_shape == (None, model.get_layer("features").output.shape[-1])
+
+
+def test_compiled_loss_is_sparse_cross_entropy_on_logits():
+    """Guards C2: integer labels need the sparse loss, and logits need from_logits=True."""
+    model = cnn.compile_classifier(cnn.classifier_for("mnist"), total_steps=10)
+    assert isinstance(model.loss, keras.losses.SparseCategoricalCrossentropy)
+    assert model.loss.get_config()["from_logits"] is True
+
+
+def test_batchnorm_momentum_suits_short_runs():
+    """A 0.99 momentum leaves moving statistics far behind in a 2-epoch run (design doc pitfall)."""
+    bns = [l for l in cnn.classifier_for("mnist")._flatten_layers() if isinstance(l, keras.layers.BatchNormalization)]
+    assert bns and all(bn.momentum <= 0.9 for bn in bns)
+
+
+def test_one_epoch_on_synthetic_digits_lowers_the_loss():
+    x, y = data.synthetic_digits(2048, seed=0)
+    ds = data.pipeline(x, y, batch_size=32, shuffle=True, seed=0)
+    model = cnn.compile_classifier(cnn.classifier_for("synthetic_digits"), total_steps=64)
+    before = model.evaluate(data.pipeline(x, y, batch_size=256), verbose=0)[0]
+    model.fit(ds, epochs=1, verbose=0, shuffle=False)
+    after, acc = model.evaluate(data.pipeline(x, y, batch_size=256), verbose=0)
+    assert after < before - 0.3, (before, after)
+    assert acc > 0.3
+
+
+def test_validation_split_is_disjoint_from_training():
+    """Guards C3: curves are drawn on held-out images, the test set is touched once at the end."""
+    x = np.arange(100).reshape(100, 1, 1, 1)
+    y = np.arange(100)
+    (xf, yf), (xv, yv) = cnn._split(x, y, 0.1, seed=0)
+    assert len(xv) == 10 and len(xf) == 90
+    assert not set(yf.tolist()) & set(yv.tolist())
+    np.testing.assert_array_equal(xf.ravel(), yf)
+
+
+def test_train_writes_a_complete_run_folder_and_resumes(tmp_path):
+    """Guards C3 too: a run reports accuracy on the separate test split."""
+    cfg = cnn.TrainConfig(dataset="synthetic_digits", epochs=1, fast=True)
+    first = cnn.train(cfg, tmp_path, verbose=0)
+    for name in ("metrics.json", "history.csv", "model.keras", "curves.png", "confusion_matrix.png",
+                 "checkpoints/state.json"):
+        assert (tmp_path / name).is_file(), name
+    for key in ("model", "dataset", "epochs", "train_seconds", "images_per_second", "examples",
+                "test_accuracy", "test_loss"):
+        assert key in first
+    assert first["epochs"] == 1 and first["test_examples"] == 2000 and first["examples"] == 2700
+
+    cfg.epochs = 2
+    second = cnn.train(cfg, tmp_path, resume=True, verbose=0)
+    assert second["epochs"] == 2
+    history = (tmp_path / "history.csv").read_text().splitlines()
+    assert [row.split(",")[0] for row in history[1:]] == ["1", "2"]
+    assert second["test_accuracy"] > 0.5
+    assert json.loads((tmp_path / "metrics.json").read_text())["epochs"] == 2
+    # the saved model loads with safe mode on and predicts the same logits
+    reloaded = cnn.load_classifier(tmp_path)
+    xs = data.synthetic_digits(8, seed=9)[0].astype("float32") / 255
+    assert reloaded(xs).shape == (8, 10)
+    assert math.isfinite(second["images_per_second"])
