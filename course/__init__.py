@@ -10,3 +10,20 @@ _os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 _os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 __version__ = "0.1.0"
+
+
+def show_source(obj) -> None:
+    """Show the source of a course function or class in a notebook.
+
+    Lessons call this instead of copying package code into cells, so what the
+    learner reads is exactly what runs.
+    """
+    import inspect
+
+    source = inspect.getsource(obj)
+    try:
+        from IPython.display import Code, display
+
+        display(Code(source, language="python"))
+    except ImportError:  # plain Python: print it
+        print(source)

@@ -513,6 +513,19 @@ def check_images(images, expected_shape: Iterable[int], what: str = "images") ->
     )
 
 
+def split(images: np.ndarray, labels: np.ndarray, fraction: float, seed: int = 0):
+    """Hold out a random ``fraction`` of a training split for validation (the test split stays untouched).
+
+    Returns ``(x_fit, y_fit), (x_val, y_val)``; deterministic for a given ``seed``.
+    """
+    if not 0 <= fraction < 1:
+        raise ValueError(f"fraction must be in [0, 1), got {fraction}")
+    n_val = int(round(len(images) * fraction))
+    order = np.random.default_rng(seed).permutation(len(images))
+    val, fit = order[:n_val], order[n_val:]
+    return (images[fit], labels[fit]), (images[val], labels[val])
+
+
 def to_unit(images):
     """uint8 pixels -> float32 in [0, 1] (classifiers, VAEs)."""
     import tensorflow as tf

@@ -1,4 +1,4 @@
-"""Shared test set-up: fast mode for notebooks, tiny official-format files, no ../shared needed."""
+"""Shared test set-up: tiny official-format files, no ../shared needed."""
 import gzip
 import os
 import pickle
@@ -7,10 +7,6 @@ import struct
 import numpy as np
 import pytest
 
-os.environ.setdefault("KERAS_BACKEND", "tensorflow")
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-# Notebook kernels inherit this: every notebook runs in fast mode under nbval.
-os.environ["COURSE_FAST"] = "1"
 
 
 def write_idx(path, array: np.ndarray, compress: bool = True) -> None:

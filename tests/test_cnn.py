@@ -49,7 +49,7 @@ def test_validation_split_is_disjoint_from_training():
     """Guards C3: curves are drawn on held-out images, the test set is touched once at the end."""
     x = np.arange(100).reshape(100, 1, 1, 1)
     y = np.arange(100)
-    (xf, yf), (xv, yv) = cnn._split(x, y, 0.1, seed=0)
+    (xf, yf), (xv, yv) = data.split(x, y, 0.1, seed=0)
     assert len(xv) == 10 and len(xf) == 90
     assert not set(yf.tolist()) & set(yv.tolist())
     np.testing.assert_array_equal(xf.ravel(), yf)
