@@ -6,6 +6,7 @@ use) are printed as one readable message and exit with status 2, no traceback.
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import os
 import sys
@@ -13,7 +14,8 @@ from pathlib import Path
 
 from .errors import CourseError
 
-MODELS = ("cnn",)
+#: model name -> module with ``TrainConfig`` and ``train(cfg, out, resume=, data_dir=, verbose=)``
+MODELS = {"cnn": "course.models.cnn", "dcgan": "course.models.dcgan"}
 
 
 def _cmd_info(args) -> int:
@@ -49,17 +51,16 @@ def _cmd_train(args) -> int:
         config.set_fast_mode(True)
     out = Path(args.out or f"runs/{args.model}-{args.dataset}")
     verbose = 1 if sys.stdout.isatty() else 2
-    if args.model == "cnn":
-        from .models import cnn
+    module = importlib.import_module(MODELS[args.model])
+    given = {"dataset": args.dataset, "epochs": args.epochs, "batch_size": args.batch_size, "seed": args.seed,
+             "fast": fast}
+    cfg = module.TrainConfig(**{k: v for k, v in given.items() if v is not None})
+    from . import data
 
-        cfg = cnn.TrainConfig(dataset=args.dataset, epochs=args.epochs or 10,
-                              batch_size=args.batch_size or 128, seed=args.seed, fast=fast)
-        metrics = cnn.train(cfg, out, resume=args.resume, data_dir=args.data_dir, verbose=verbose)
-    else:  # pragma: no cover - argparse limits the choices
-        raise CourseError(f"unknown model {args.model!r}")
-    shown = {k: v for k, v in metrics.items() if not isinstance(v, dict)}
-    print(json.dumps(shown, indent=2))
-    print(f"Wrote {out}/: metrics.json, history.csv, model.keras, checkpoints/")
+    data.spec(cfg.dataset)  # an unknown dataset fails here, before anything is built
+    metrics = module.train(cfg, out, resume=args.resume, data_dir=args.data_dir, verbose=verbose)
+    print(json.dumps({k: v for k, v in metrics.items() if k != "config"}, indent=2))
+    print(f"Wrote {out}/: {', '.join(sorted(p.name for p in out.iterdir()))}")
     return 0
 
 
@@ -109,7 +110,7 @@ def parser() -> argparse.ArgumentParser:
     info.set_defaults(func=_cmd_info)
 
     train = sub.add_parser("train", help="train a model into a run folder")
-    train.add_argument("model", choices=MODELS)
+    train.add_argument("model", choices=list(MODELS))
     train.add_argument("--dataset", default="mnist")
     train.add_argument("--epochs", type=int, help="epochs in all (a resumed run stops at this total)")
     train.add_argument("--batch-size", type=int)

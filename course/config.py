@@ -39,6 +39,8 @@ class FastLimits:
 FAST = {
     # batch 64: enough optimizer steps (~90) for BatchNorm's moving statistics to settle
     "cnn": FastLimits(train_examples=3000, test_examples=2000, epochs=2, batch_size=64),
+    # test_examples also caps the number of generated samples that are scored
+    "dcgan": FastLimits(train_examples=2048, test_examples=1000, epochs=2, batch_size=64),
 }
 
 

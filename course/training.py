@@ -171,6 +171,37 @@ class ResumableCheckpoint(keras.callbacks.Callback):
             p.unlink(missing_ok=True)
 
 
+class SavesNoiseState:
+    """Mix into a ``keras.Model`` that owns ``keras.random.SeedGenerator`` attributes.
+
+    Keras saves variables but not the state of seed generators, so a resumed GAN
+    or VAE would replay the noise of its first epochs. With this mixin the state of
+    every seed-generator attribute travels with the weights (``save_weights``,
+    checkpoints) and is restored by ``load_weights``.
+    """
+
+    _NOISE_KEY = "noise_state:"
+
+    def _noise_generators(self) -> dict:
+        return {k: v for k, v in vars(self).items() if isinstance(v, keras.random.SeedGenerator)}
+
+    def save_own_variables(self, store):
+        super().save_own_variables(store)
+        for name, generator in self._noise_generators().items():
+            store[self._NOISE_KEY + name] = keras.ops.convert_to_numpy(generator.state)
+
+    def load_own_variables(self, store):
+        own = {}
+        for key in store.keys():
+            if key.startswith(self._NOISE_KEY):
+                generator = self._noise_generators().get(key[len(self._NOISE_KEY):])
+                if generator is not None:
+                    generator.state.assign(np.asarray(store[key]))
+            else:
+                own[key] = store[key]
+        super().load_own_variables(own)
+
+
 def restore(model: keras.Model, run: RunFolder) -> tuple[int, dict[str, list]]:
     """Load the last checkpoint of ``run`` into a compiled ``model``.
 

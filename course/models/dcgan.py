@@ -1,0 +1,348 @@
+"""DCGAN: a generator and a discriminator trained against each other. Taught in 02_dcgan.
+
+* ``build_generator(image_shape)``: noise ``z`` -> image in [-1, 1] of ``image_shape``.
+* ``build_discriminator(image_shape)``: image -> one logit ("how real").
+* ``DCGAN``: a ``keras.Model`` whose ``train_step`` updates D on real images labelled
+  real and generated images labelled fake, then G through D with D held fixed, each
+  on an explicit variable list. ``fit()`` then gives progress bars, callbacks,
+  checkpoints and distribution strategies.
+
+Two lines to sample from a trained run::
+
+    generator = dcgan.load_generator("runs/dcgan-mnist")
+    images = dcgan.sample(generator, 16)      # uint8, (16, 28, 28, 1)
+"""
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import keras
+import numpy as np
+import tensorflow as tf
+from keras import layers, ops
+
+from .. import losses
+from ..errors import ShapeError
+from ..training import SavesNoiseState
+
+LATENT_DIM = 64
+
+
+def _start_size(image_shape) -> tuple[int, int]:
+    """Side of the first feature map and number of 2x upsamplings to reach the image."""
+    side = int(image_shape[0])
+    if image_shape[0] != image_shape[1]:
+        raise ShapeError(f"square images only, got {tuple(image_shape)}")
+    for ups in (3, 2):  # 32 = 4 * 2**3, 28 = 7 * 2**2
+        if side % 2**ups == 0:
+            return side // 2**ups, ups
+    raise ShapeError(f"image side {side} is not a multiple of 4; use 28x28 or 32x32 images")
+
+
+def build_generator(image_shape=(28, 28, 1), latent_dim: int = LATENT_DIM, width: int = 32,
+                    upsample: str = "transpose") -> keras.Model:
+    """Noise ``(batch, latent_dim)`` -> images ``(batch, *image_shape)`` in [-1, 1].
+
+    A dense layer makes a small feature map; each block doubles its side and halves
+    its channels; a final convolution with ``tanh`` makes the pixels. ``upsample``
+    is ``"transpose"`` (strided transposed convolution, kernel 4: divisible by the
+    stride, fewer checkerboard artefacts) or ``"resize"`` (nearest-neighbour
+    upsampling + 3x3 convolution: none at all, but slower).
+    Not a single linear map ``W z + b`` (erratum G9): the non-linear layers are the point.
+    """
+    if upsample not in ("transpose", "resize"):
+        raise ValueError(f"upsample must be 'transpose' or 'resize', got {upsample!r}")
+    start, ups = _start_size(image_shape)
+    channels = width * 2**ups
+    z = keras.Input(shape=(latent_dim,), name="z")
+    x = layers.Dense(start * start * channels, use_bias=False, name="project")(z)
+    x = layers.BatchNormalization(name="project_bn")(x)
+    x = layers.ReLU()(x)
+    x = layers.Reshape((start, start, channels))(x)
+    for i in range(ups):
+        channels //= 2
+        if upsample == "transpose":
+            x = layers.Conv2DTranspose(channels, 4, strides=2, padding="same", use_bias=False, name=f"up{i + 1}")(x)
+        else:
+            x = layers.UpSampling2D(2, name=f"up{i + 1}_resize")(x)
+            x = layers.Conv2D(channels, 3, padding="same", use_bias=False, name=f"up{i + 1}")(x)
+        x = layers.BatchNormalization(name=f"up{i + 1}_bn")(x)
+        x = layers.ReLU()(x)
+    images = layers.Conv2D(image_shape[-1], 3, padding="same", activation="tanh", dtype="float32", name="to_image")(x)
+    return keras.Model(z, images, name="generator")
+
+
+def build_discriminator(image_shape=(28, 28, 1), width: int = 32, dropout: float = 0.3) -> keras.Model:
+    """Images ``(batch, *image_shape)`` in [-1, 1] -> one logit each (no sigmoid).
+
+    Strided convolutions with LeakyReLU, no BatchNorm (so D behaves the same in
+    every step), dropout before the final dense layer.
+    """
+    _, downs = _start_size(image_shape)
+    images = keras.Input(shape=tuple(image_shape), name="images")
+    x = images
+    for i in range(downs):
+        x = layers.Conv2D(width * 2**i, 4, strides=2, padding="same", name=f"down{i + 1}")(x)
+        x = layers.LeakyReLU(0.2)(x)
+    x = layers.Flatten()(x)
+    x = layers.Dropout(dropout)(x)
+    logits = layers.Dense(1, dtype="float32", name="logit")(x)
+    return keras.Model(images, logits, name="discriminator")
+
+
+def check_compatible(generator: keras.Model, discriminator: keras.Model) -> None:
+    """Raise :class:`ShapeError` unless G's images fit D's input (erratum G1)."""
+    made, wanted = tuple(generator.output_shape[1:]), tuple(discriminator.input_shape[1:])
+    if made != wanted:
+        raise ShapeError(
+            f"The generator makes images of shape {made} but the discriminator expects {wanted}. "
+            "Build both for the same image shape, e.g. build_generator(image_shape) and "
+            "build_discriminator(image_shape)."
+        )
+
+
+def _replicas() -> int:
+    return tf.distribute.get_strategy().num_replicas_in_sync
+
+
+class DCGAN(SavesNoiseState, keras.Model):
+    """Generator + discriminator with the adversarial ``train_step``. Taught in 02_dcgan, Train step.
+
+    ``fit(dataset_of_real_images)``: each step updates D once, then G once.
+    """
+
+    def __init__(self, generator: keras.Model, discriminator: keras.Model, latent_dim: int | None = None,
+                 seed: int | None = None, **kwargs):
+        super().__init__(**kwargs)
+        check_compatible(generator, discriminator)
+        self.generator = generator
+        self.discriminator = discriminator
+        self.latent_dim = int(latent_dim or generator.input_shape[-1])
+        if self.latent_dim != generator.input_shape[-1]:
+            raise ShapeError(
+                f"latent_dim={self.latent_dim} but the generator takes noise of size "
+                f"{generator.input_shape[-1]} (erratum G10): use the generator's own input size."
+            )
+        self.seed_generator = keras.random.SeedGenerator(seed)
+        self.d_loss_tracker = keras.metrics.Mean(name="d_loss")
+        self.g_loss_tracker = keras.metrics.Mean(name="g_loss")
+        self.d_real_tracker = keras.metrics.Mean(name="D(x)")
+        self.d_fake_tracker = keras.metrics.Mean(name="D(G(z))")
+        self.built = True  # both networks are built already; lets weights be saved before fit
+
+    def compile(self, d_optimizer, g_optimizer, g_loss: str = "non_saturating", real_label: float = 1.0, **kwargs):
+        """Two optimizers, one per network. Under a ``mixed_float16`` policy each is
+        wrapped in a ``LossScaleOptimizer`` so small float16 gradients do not underflow.
+        """
+        super().compile(**kwargs)
+        if g_loss not in losses.GENERATOR_LOSSES:
+            raise ValueError(f"g_loss must be one of {losses.GENERATOR_LOSSES}, got {g_loss!r}")
+        if keras.mixed_precision.global_policy().name == "mixed_float16":
+            d_optimizer, g_optimizer = (
+                o if isinstance(o, keras.optimizers.LossScaleOptimizer) else keras.optimizers.LossScaleOptimizer(o)
+                for o in (d_optimizer, g_optimizer))
+        self.d_optimizer, self.g_optimizer = d_optimizer, g_optimizer
+        self.g_loss_kind, self.real_label = g_loss, float(real_label)
+        # Create the optimizers' slots now, not lazily inside a replicated step function
+        # (which a distribution strategy rejects); checkpoints can then be restored at once.
+        for optimizer in self.optimizers:
+            if not optimizer.built:
+                optimizer.build(self.variables_for(optimizer))
+
+    @property
+    def metrics(self):
+        return [self.d_loss_tracker, self.g_loss_tracker, self.d_real_tracker, self.d_fake_tracker]
+
+    # The checkpoint helpers build and restore every optimizer of a model through these two.
+    @property
+    def optimizers(self):
+        return [self.d_optimizer, self.g_optimizer]
+
+    def variables_for(self, optimizer):
+        return (self.discriminator if optimizer is self.d_optimizer else self.generator).trainable_variables
+
+    def call(self, z, training=False):
+        return self.generator(z, training=training)
+
+    def noise(self, batch_size):
+        return keras.random.normal((batch_size, self.latent_dim), seed=self.seed_generator)
+
+    def d_step(self, real_images):
+        """One discriminator update: real images labelled real, fresh fakes labelled fake.
+
+        Only D's variables are in the gradient; G only makes the fakes.
+        """
+        fake_images = self.generator(self.noise(ops.shape(real_images)[0]), training=True)
+        with tf.GradientTape() as tape:
+            real_logits = self.discriminator(real_images, training=True)
+            fake_logits = self.discriminator(fake_images, training=True)
+            d_loss = losses.discriminator_loss(real_logits, fake_logits, self.real_label)
+            scaled = self.d_optimizer.scale_loss(d_loss / _replicas())
+        d_vars = self.discriminator.trainable_variables
+        self.d_optimizer.apply_gradients(zip(tape.gradient(scaled, d_vars), d_vars))
+        return d_loss, real_logits, fake_logits
+
+    def g_step(self, batch_size):
+        """One generator update through D, with D's weights held fixed (erratum G3, G5).
+
+        The gradient flows through D into G, but only G's variables are updated:
+        no ``discriminator.trainable = False`` juggling, which in Keras 3 would also
+        switch BatchNorm layers to inference mode.
+        """
+        with tf.GradientTape() as tape:
+            fake_logits = self.discriminator(self.generator(self.noise(batch_size), training=True), training=True)
+            g_loss = losses.generator_loss(fake_logits, self.g_loss_kind)
+            scaled = self.g_optimizer.scale_loss(g_loss / _replicas())
+        g_vars = self.generator.trainable_variables
+        self.g_optimizer.apply_gradients(zip(tape.gradient(scaled, g_vars), g_vars))
+        return g_loss
+
+    def train_step(self, real_images):
+        if isinstance(real_images, (tuple, list)):  # (images, labels) datasets: labels unused
+            real_images = real_images[0]
+        d_loss, real_logits, fake_logits = self.d_step(real_images)
+        g_loss = self.g_step(ops.shape(real_images)[0])
+        self.d_loss_tracker.update_state(d_loss)
+        self.g_loss_tracker.update_state(g_loss)
+        self.d_real_tracker.update_state(ops.mean(ops.sigmoid(real_logits)))
+        self.d_fake_tracker.update_state(ops.mean(ops.sigmoid(fake_logits)))
+        return {m.name: m.result() for m in self.metrics}
+
+
+def make_dcgan(image_shape, latent_dim: int = LATENT_DIM, upsample: str = "transpose", seed: int | None = None,
+               learning_rate: float = 2e-4, g_loss: str = "non_saturating", real_label: float = 1.0) -> DCGAN:
+    """The course's DCGAN for ``image_shape``, compiled with Adam (beta_1 = 0.5) for both networks."""
+    gan = DCGAN(build_generator(image_shape, latent_dim, upsample=upsample), build_discriminator(image_shape),
+                latent_dim=latent_dim, seed=seed)
+    gan.compile(d_optimizer=keras.optimizers.Adam(learning_rate, beta_1=0.5),
+                g_optimizer=keras.optimizers.Adam(learning_rate, beta_1=0.5),
+                g_loss=g_loss, real_label=real_label)
+    return gan
+
+
+def fixed_noise(n: int, latent_dim: int = LATENT_DIM, seed: int = 1234) -> np.ndarray:
+    """The same ``n`` noise vectors every time (for grids and GIFs that show the same samples improve)."""
+    return np.random.default_rng(seed).standard_normal((n, latent_dim)).astype("float32")
+
+
+def sample(generator: keras.Model, n: int, seed: int = 0, batch_size: int = 500) -> np.ndarray:
+    """``n`` uint8 images from ``generator`` with noise from ``seed``."""
+    from ..data import from_symmetric
+
+    z = fixed_noise(n, generator.input_shape[-1], seed)
+    return from_symmetric(generator.predict(z, batch_size=batch_size, verbose=0))
+
+
+def load_generator(path: str | Path) -> keras.Model:
+    """Load ``generator.keras`` (or the run folder holding it), with safe mode on."""
+    path = Path(path)
+    if path.is_dir():
+        path = path / "generator.keras"
+    if not path.is_file():
+        raise FileNotFoundError(f"No generator at {path}; train one with `python -m course train dcgan --out ...`.")
+    return keras.saving.load_model(path)
+
+
+def steps_per_epoch(n_images: int, batch_size: int) -> int:
+    return max(1, math.floor(n_images / batch_size))
+
+
+# --------------------------------------------------------------------------- the train job
+
+from dataclasses import asdict, dataclass  # noqa: E402
+
+
+@dataclass
+class TrainConfig:
+    """Settings of one DCGAN run (the command line's flags)."""
+
+    dataset: str = "mnist"
+    epochs: int = 20
+    batch_size: int = 64
+    learning_rate: float = 2e-4
+    latent_dim: int = LATENT_DIM
+    upsample: str = "transpose"
+    g_loss: str = "non_saturating"
+    real_label: float = 1.0
+    samples: int = 10_000
+    seed: int = 0
+    fast: bool = False
+
+
+def train(cfg: TrainConfig, out, *, resume: bool = False, data_dir=None, verbose="auto") -> dict:
+    """Train a DCGAN into the run folder ``out``; returns (and writes) ``metrics.json``.
+
+    Writes ``samples.png`` (fixed-noise grid, refreshed every epoch), ``frames/`` and
+    ``progress.gif``, ``generator.keras``, ``samples.npz`` (``cfg.samples`` uint8
+    images from a fixed seed, key ``samples``) and checkpoints of G, D, both
+    optimizers and the epoch. Scores the samples with the lesson-01 classifier.
+    """
+    from .. import config, data, metrics
+    from ..training import RunFolder, SampleGrid, atomic_path, fit_resumable, train_seconds, write_gif, \
+        write_json_atomic
+
+    config.seed_everything(cfg.seed)
+    loaded = data.load(cfg.dataset, data_dir=data_dir)
+    (x_train, _), (x_test, _) = loaded
+    shape = data.spec(cfg.dataset).image_shape
+    epochs, batch_size, n_samples = cfg.epochs, cfg.batch_size, cfg.samples
+    if cfg.fast:
+        limits = config.FAST["dcgan"]
+        x_train, x_test = x_train[: limits.train_examples], x_test[: limits.test_examples]
+        epochs, batch_size = min(epochs, limits.epochs), min(batch_size, limits.batch_size)
+        n_samples = min(n_samples, limits.test_examples)
+    data.check_images(x_train, shape, f"{cfg.dataset} training images")
+    if len(x_train) < batch_size:
+        raise ShapeError(f"{len(x_train)} training images is less than one batch of {batch_size}; lower --batch-size.")
+    real = data.pipeline(x_train, batch_size=batch_size, shuffle=True, seed=cfg.seed, scale="symmetric",
+                         drop_remainder=True)
+
+    gan = make_dcgan(shape, cfg.latent_dim, cfg.upsample, seed=cfg.seed, learning_rate=cfg.learning_rate,
+                     g_loss=cfg.g_loss, real_label=cfg.real_label)
+    run = RunFolder(out)
+    grid_noise = fixed_noise(100, cfg.latent_dim)
+    grids = SampleGrid(lambda model: data.from_symmetric(model.generator(grid_noise, training=False)),
+                       run / "frames", latest=run / "samples.png")
+    history = fit_resumable(gan, real, epochs=epochs, run=run, resume=resume, callbacks=[grids], verbose=verbose)
+    write_gif(run / "frames", run / "progress.gif")
+    with atomic_path(run / "generator.keras") as tmp:
+        gan.generator.save(tmp)
+
+    samples = sample(gan.generator, n_samples, seed=cfg.seed)
+    with atomic_path(run / "samples.npz") as tmp:
+        np.savez_compressed(tmp, samples=samples)
+
+    judge = metrics.evaluator(cfg.dataset, fast=cfg.fast, data_dir=data_dir)
+    real_features, _ = metrics.classifier_features(judge, x_test)
+    fake_features, fake_classes = metrics.classifier_features(judge, samples)
+    half = len(real_features) // 2
+    seconds = train_seconds(history)
+    epochs_done = len(history.get("d_loss", []))
+    result = {
+        "model": "dcgan",
+        "dataset": cfg.dataset,
+        "data_source": loaded.source,
+        "fast": cfg.fast,
+        "epochs": epochs_done,
+        "batch_size": batch_size,
+        "seed": cfg.seed,
+        "examples": int(len(x_train)),
+        "train_seconds": round(seconds, 2),
+        "seconds_per_epoch": round(seconds / max(1, epochs_done), 2),
+        "images_per_second": round(steps_per_epoch(len(x_train), batch_size) * batch_size * epochs_done / seconds, 1)
+        if seconds else None,
+        "samples": int(n_samples),
+        "fid_classifier": round(metrics.frechet_distance(fake_features, real_features), 4),
+        "fid_classifier_floor": round(metrics.frechet_distance(real_features[:half], real_features[half:]), 4),
+        "kid_classifier": round(metrics.kernel_inception_distance(fake_features, real_features), 5),
+        "fid_note": (f"Frechet distance in the penultimate features of the course's {cfg.dataset} classifier, "
+                     f"{n_samples} samples vs {len(real_features)} real test images; the floor compares the two "
+                     "halves of the test set. Not Inception FID: the scales differ."),
+        "sample_class_histogram": metrics.class_histogram(fake_classes, loaded.class_names),
+        "final_D(x)": round(history["D(x)"][-1], 4) if epochs_done else None,
+        "final_D(G(z))": round(history["D(G(z))"][-1], 4) if epochs_done else None,
+        "config": asdict(cfg),
+    }
+    write_json_atomic(run / "metrics.json", result)
+    return result
