@@ -84,3 +84,67 @@ def check_accuracy_from_logits(accuracy_fn) -> None:
         _fail(f"got {value}, expected 0.75 (3 of 4 rows right)",
               "compare np.argmax(logits, axis=1) with the labels and take the mean.")
     _ok("accuracy from logits without any softmax (argmax is unchanged by it).")
+
+
+# --------------------------------------------------------------------------- lesson 02
+
+
+def _logit_cases():
+    rng = np.random.default_rng(0)
+    return rng.normal(size=(6, 1)).astype("float32") * 3, rng.normal(size=(6, 1)).astype("float32") * 3
+
+
+def check_discriminator_loss(d_loss_fn) -> None:
+    """Exercise 02.1: D's loss from logits: real -> 1, fake -> 0 (errata G6, G7)."""
+    from . import losses
+
+    real, fake = _logit_cases()
+    expected = float(losses.discriminator_loss(real, fake))
+    value = float(np.asarray(d_loss_fn(real, fake)))
+    if abs(value - float(losses.discriminator_loss(fake, real))) < 1e-4 and abs(value - expected) > 1e-4:
+        _fail("real and fake are swapped", "real images should be labelled 1 and generated ones 0.")
+    if abs(value + expected) < 1e-4:
+        _fail("the sign is flipped: this is the quantity D maximises",
+              "D *minimises* the binary cross-entropy; return it, not its negative.")
+    if abs(value - expected) > 1e-4:
+        _fail(f"got {value:.4f}, expected {expected:.4f}",
+              "mean of softplus(-real_logits) plus mean of softplus(fake_logits), or two "
+              "BinaryCrossentropy(from_logits=True) terms.")
+    _ok("D's loss labels real images 1 and generated ones 0, from logits.")
+
+
+def check_generator_loss(g_loss_fn) -> None:
+    """Exercise 02.2: the non-saturating generator loss -E log sigmoid(D(G(z)))."""
+    from . import losses
+
+    _, fake = _logit_cases()
+    expected = float(losses.generator_loss(fake, "non_saturating"))
+    try:
+        value = float(np.asarray(g_loss_fn(fake)))
+    except TypeError:
+        _fail("the function takes real logits too", "G never sees real data: its loss needs only D's logits on fakes.")
+    if abs(value - float(losses.generator_loss(fake, "minimax"))) < 1e-4:
+        _fail("that is the minimax (saturating) loss", "the non-saturating loss is mean(softplus(-fake_logits)).")
+    if abs(value - expected) > 1e-4:
+        _fail(f"got {value:.4f}, expected {expected:.4f}",
+              "label the fakes 1 for G: BinaryCrossentropy(from_logits=True)(ones, fake_logits).")
+    _ok("non-saturating generator loss from logits.")
+
+
+def check_generator_update(update_fn) -> None:
+    """Exercise 02.3: ``update_fn(gan, batch_size)`` updates G through D and leaves D alone (G3, G5)."""
+    from .models import dcgan
+
+    gan = dcgan.make_dcgan((28, 28, 1), seed=0, learning_rate=1e-3)
+    d_before = [w.copy() for w in gan.discriminator.get_weights()]
+    g_before = [v.numpy().copy() for v in gan.generator.trainable_variables]
+    update_fn(gan, 8)
+    d_moved = any(not np.array_equal(a, b) for a, b in zip(d_before, gan.discriminator.get_weights()))
+    g_moved = [not np.array_equal(a, v.numpy()) for a, v in zip(g_before, gan.generator.trainable_variables)]
+    if d_moved:
+        _fail("the discriminator's weights changed", "apply gradients only to gan.generator.trainable_variables.")
+    if not all(g_moved):
+        _fail(f"{g_moved.count(False)} of the generator's variables did not change",
+              "take the gradient of the generator loss with respect to every generator variable and apply it "
+              "with gan.g_optimizer.")
+    _ok("the generator moved and the discriminator was held fixed.")

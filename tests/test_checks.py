@@ -44,3 +44,44 @@ def test_accuracy_check():
     checks.check_accuracy_from_logits(lambda z, y: np.mean(np.argmax(z, 1) == y))
     with pytest.raises(AssertionError, match="0.75"):
         checks.check_accuracy_from_logits(lambda z, y: np.mean(np.argmin(z, 1) == y))
+
+
+def test_discriminator_loss_check_catches_swapped_labels_and_flipped_sign():
+    """Guards G6 and G7 in the exercise checks."""
+    from keras import ops
+
+    checks.check_discriminator_loss(lambda r, f: ops.mean(ops.softplus(-r)) + ops.mean(ops.softplus(f)))
+    with pytest.raises(AssertionError, match="swapped"):
+        checks.check_discriminator_loss(lambda r, f: ops.mean(ops.softplus(r)) + ops.mean(ops.softplus(-f)))
+    with pytest.raises(AssertionError, match="sign"):
+        checks.check_discriminator_loss(lambda r, f: -(ops.mean(ops.softplus(-r)) + ops.mean(ops.softplus(f))))
+
+
+def test_generator_loss_check_rejects_minimax_and_real_data_terms():
+    from keras import ops
+
+    checks.check_generator_loss(lambda f: ops.mean(ops.softplus(-f)))
+    with pytest.raises(AssertionError, match="minimax"):
+        checks.check_generator_loss(lambda f: -ops.mean(ops.softplus(f)))
+    with pytest.raises(AssertionError, match="never sees real data"):
+        checks.check_generator_loss(lambda r, f: ops.mean(ops.softplus(-f)))
+
+
+def test_generator_update_check_catches_training_d_instead():
+    """Guards G3: 'training' G with D's update leaves G unchanged."""
+    import tensorflow as tf
+
+    from course import losses
+
+    def right(gan, n):
+        gan.g_step(n)
+
+    def trains_d(gan, n):
+        with tf.GradientTape() as tape:
+            loss = losses.generator_loss(gan.discriminator(gan.generator(gan.noise(n))))
+        d_vars = gan.discriminator.trainable_variables
+        gan.d_optimizer.apply_gradients(zip(tape.gradient(loss, d_vars), d_vars))
+
+    checks.check_generator_update(right)
+    with pytest.raises(AssertionError, match="discriminator's weights changed"):
+        checks.check_generator_update(trains_d)

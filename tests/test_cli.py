@@ -43,3 +43,29 @@ def test_train_and_evaluate_on_synthetic_digits(tmp_path, capsys):
     report = json.loads(capsys.readouterr().out)
     # evaluate measures the whole test split; train measured the fast subset of it
     assert report["test_examples"] == 2000 and report["test_accuracy"] == pytest.approx(metrics["test_accuracy"], abs=1e-3)
+
+
+def test_train_dcgan_fast_writes_every_file_and_resumes(tmp_path, monkeypatch, capsys):
+    import numpy as np
+
+    monkeypatch.setenv("COURSE_CACHE_DIR", str(tmp_path / "cache"))
+    out = tmp_path / "gan"
+    args = ["train", "dcgan", "--dataset", "synthetic_digits", "--fast", "--out", str(out)]
+    assert main(args + ["--epochs", "1"]) == 0
+    for name in ("samples.png", "samples.npz", "metrics.json", "history.csv", "generator.keras", "progress.gif",
+                 "checkpoints/state.json"):
+        assert (out / name).is_file(), name
+    metrics = json.loads((out / "metrics.json").read_text())
+    for key in ("fid_classifier", "fid_classifier_floor", "sample_class_histogram", "images_per_second",
+                "train_seconds", "epochs", "examples", "model", "dataset"):
+        assert key in metrics, key
+    assert metrics["fid_classifier"] > metrics["fid_classifier_floor"] >= 0
+    assert abs(sum(metrics["sample_class_histogram"].values()) - 1) < 1e-3
+    samples = np.load(out / "samples.npz")["samples"]
+    assert samples.dtype == np.uint8 and samples.shape == (metrics["samples"], 28, 28, 1)
+    grid_before = (out / "frames" / "epoch-0001.png").read_bytes()
+
+    assert main(args + ["--epochs", "2", "--resume"]) == 0
+    assert json.loads((out / "metrics.json").read_text())["epochs"] == 2
+    assert (out / "frames" / "epoch-0001.png").read_bytes() == grid_before
+    assert (out / "frames" / "epoch-0002.png").is_file()
