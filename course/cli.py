@@ -15,7 +15,7 @@ from pathlib import Path
 from .errors import CourseError
 
 #: model name -> module with ``TrainConfig`` and ``train(cfg, out, resume=, data_dir=, verbose=)``
-MODELS = {"cnn": "course.models.cnn", "dcgan": "course.models.dcgan"}
+MODELS = {"cnn": "course.models.cnn", "dcgan": "course.models.dcgan", "vae": "course.models.vae"}
 
 
 def _cmd_info(args) -> int:
@@ -53,7 +53,12 @@ def _cmd_train(args) -> int:
     verbose = 1 if sys.stdout.isatty() else 2
     module = importlib.import_module(MODELS[args.model])
     given = {"dataset": args.dataset, "epochs": args.epochs, "batch_size": args.batch_size, "seed": args.seed,
-             "fast": fast}
+             "fast": fast, "latent_dim": args.latent_dim, "beta": args.beta, "iwae_k": args.iwae_k,
+             "kl_warmup_epochs": args.kl_warmup}
+    fields = module.TrainConfig.__dataclass_fields__
+    for name, value in given.items():
+        if value is not None and name not in fields:
+            raise CourseError(f"--{name.replace('_', '-')} does not apply to {args.model}.")
     cfg = module.TrainConfig(**{k: v for k, v in given.items() if v is not None})
     from . import data
 
@@ -119,6 +124,11 @@ def parser() -> argparse.ArgumentParser:
     train.add_argument("--resume", action="store_true", help="continue from the run folder's last checkpoint")
     train.add_argument("--seed", type=int, default=0)
     train.add_argument("--data-dir", help="folder with the official files (default: $COURSE_DATA_DIR)")
+    vae = train.add_argument_group("vae only")
+    vae.add_argument("--latent-dim", type=int, help="size of the latent code (default 32)")
+    vae.add_argument("--beta", type=float, help="weight of the KL term (default 1)")
+    vae.add_argument("--kl-warmup", type=int, help="epochs over which beta rises from 0 (default 0: none)")
+    vae.add_argument("--iwae-k", type=int, help="samples per image for the importance-weighted bound (default 50)")
     train.set_defaults(func=_cmd_train)
 
     ev = sub.add_parser("evaluate", help="re-measure a trained run on its test set")
@@ -135,10 +145,14 @@ def parser() -> argparse.ArgumentParser:
 
 
 def _check_positive(args) -> None:
-    for flag in ("epochs", "batch_size"):
+    for flag in ("epochs", "batch_size", "latent_dim", "iwae_k"):
         value = getattr(args, flag, None)
         if value is not None and value < 1:
             raise CourseError(f"--{flag.replace('_', '-')} must be at least 1, got {value}.")
+    for flag in ("beta", "kl_warmup"):
+        value = getattr(args, flag, None)
+        if value is not None and value < 0:
+            raise CourseError(f"--{flag.replace('_', '-')} must not be negative, got {value}.")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -41,6 +41,7 @@ FAST = {
     "cnn": FastLimits(train_examples=3000, test_examples=2000, epochs=2, batch_size=64),
     # test_examples also caps the number of generated samples that are scored
     "dcgan": FastLimits(train_examples=2048, test_examples=1000, epochs=2, batch_size=64),
+    "vae": FastLimits(train_examples=3000, test_examples=1000, epochs=2, batch_size=64),
 }
 
 

@@ -40,3 +40,56 @@ def generator_loss(fake_logits, kind: str = "non_saturating"):
     if kind == "minimax":
         return -ops.mean(ops.softplus(fake_logits))
     raise ValueError(f"generator loss must be one of {GENERATOR_LOSSES}, got {kind!r}")
+
+
+# --------------------------------------------------------------------------- lesson 03: the ELBO
+#
+# For a VAE with encoder q(z|x) = N(mean, exp(log_var)), prior p(z) = N(0, I) and a
+# Bernoulli decoder p(x|z) with logits, the loss per image is the negative ELBO
+#
+#     -ELBO(x) = -E_q[log p(x|z)] + beta * KL(q(z|x) || p(z))           (erratum V2)
+#
+# in nats: summed over pixels and latent dimensions, averaged over the batch (V5).
+
+
+def bernoulli_log_likelihood(x, logits):
+    """``log p(x|z)`` per image for binary pixels ``x`` and decoder ``logits``, summed over pixels.
+
+    ``x log sigmoid(l) + (1 - x) log(1 - sigmoid(l)) = x * l - softplus(l)``.
+    """
+    per_pixel = x * logits - ops.softplus(logits)
+    return ops.sum(ops.reshape(per_pixel, (ops.shape(per_pixel)[0], -1)), axis=1)
+
+
+def gaussian_kl(mean, log_var):
+    """``KL(N(mean, exp(log_var)) || N(0, I))`` per image, summed over latent dimensions.
+
+    Analytic, per data point under q(z|x) (erratum V3): ``0.5 * sum(exp(lv) + m^2 - 1 - lv)``.
+    """
+    return 0.5 * ops.sum(ops.exp(log_var) + ops.square(mean) - 1.0 - log_var, axis=1)
+
+
+def gaussian_log_density(z, mean, log_var):
+    """``log N(z; mean, exp(log_var))`` summed over the last axis."""
+    log_2pi = 1.8378770664093453
+    return -0.5 * ops.sum(log_2pi + log_var + ops.square(z - mean) / ops.exp(log_var), axis=-1)
+
+
+def negative_elbo(x, logits, mean, log_var, beta: float = 1.0):
+    """``(loss, reconstruction, kl)``, each the batch mean of a per-image sum, in nats.
+
+    ``reconstruction = -E_q[log p(x|z)]`` estimated with the one ``z`` that made ``logits``.
+    """
+    reconstruction = -bernoulli_log_likelihood(x, logits)
+    kl = gaussian_kl(mean, log_var)
+    return ops.mean(reconstruction + beta * kl), ops.mean(reconstruction), ops.mean(kl)
+
+
+def iwae_bound(log_weights):
+    """Importance-weighted bound from ``log_weights`` of shape ``(batch, k)``:
+
+    ``log (1/k) sum_i p(x, z_i) / q(z_i|x)``, per image. With ``k = 1`` it is the ELBO
+    estimate; it tightens (rises towards ``log p(x)``) as ``k`` grows.
+    """
+    k = ops.shape(log_weights)[1]
+    return ops.logsumexp(log_weights, axis=1) - ops.log(ops.cast(k, log_weights.dtype))

@@ -120,3 +120,19 @@ def plot_confusion_matrix(matrix: np.ndarray, class_names: Sequence[str], title=
     ax.set_title(title)
     fig.tight_layout()
     return fig
+
+
+def plot_latent_map(codes: np.ndarray, labels: np.ndarray, class_names: Sequence[str], axis_label: str = "z",
+                    title="Test images in latent space"):
+    """Scatter 2-D latent codes coloured by class (taught in 03_vae)."""
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 5))
+    points = ax.scatter(codes[:, 0], codes[:, 1], c=labels, cmap="tab10", s=4, vmin=-0.5, vmax=len(class_names) - 0.5)
+    bar = fig.colorbar(points, ticks=range(len(class_names)))
+    bar.ax.set_yticklabels(class_names)
+    ax.set_xlabel(f"{axis_label} 1")
+    ax.set_ylabel(f"{axis_label} 2")
+    ax.set_title(title)
+    fig.tight_layout()
+    return fig

@@ -1,0 +1,341 @@
+"""A convolutional VAE on binarised MNIST, trained on the ELBO. Taught in 03_vae.
+
+* ``build_encoder``: image -> ``(mean, log_var)`` of q(z|x), a diagonal Gaussian.
+* ``Sampling``: ``z = mean + exp(log_var / 2) * eps`` with ``eps ~ N(0, I)``, the
+  reparameterisation that lets gradients reach the encoder through the sample (erratum V1).
+* ``build_decoder``: ``z`` -> Bernoulli *logits* per pixel (sigmoid only to show images).
+* ``VAE``: one model, one optimizer, one loss: ``-E_q[log p(x|z)] + beta * KL`` (V2, V4),
+  summed over pixels, averaged over the batch, in nats (V5). Works with plain ``fit()``.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import keras
+import numpy as np
+import tensorflow as tf
+from keras import layers, ops
+
+from .. import losses
+from ..errors import ShapeError
+from ..training import SavesNoiseState
+
+#: log-variances are clipped to this range: exp(+-10) keeps the KL and the sampling finite.
+LOG_VAR_LIMIT = 10.0
+
+
+def build_encoder(image_shape=(28, 28, 1), latent_dim: int = 32) -> keras.Model:
+    """Images in [0, 1] -> ``[mean, log_var]``, each ``(batch, latent_dim)``."""
+    images = keras.Input(shape=tuple(image_shape), name="images")
+    x = layers.Conv2D(32, 3, strides=2, padding="same", activation="relu")(images)
+    x = layers.Conv2D(64, 3, strides=2, padding="same", activation="relu")(x)
+    x = layers.Flatten()(x)  # Dense layers act on vectors: flatten the 4-D feature map first (V6)
+    x = layers.Dense(256, activation="relu")(x)
+    mean = layers.Dense(latent_dim, name="mean")(x)
+    log_var = layers.Dense(latent_dim, name="log_var")(x)
+    return keras.Model(images, [mean, log_var], name="encoder")
+
+
+def build_decoder(image_shape=(28, 28, 1), latent_dim: int = 32) -> keras.Model:
+    """``z`` -> Bernoulli logits of shape ``(batch, *image_shape)`` (no sigmoid)."""
+    side = image_shape[0] // 4
+    if side * 4 != image_shape[0]:
+        raise ShapeError(f"image side {image_shape[0]} is not a multiple of 4")
+    z = keras.Input(shape=(latent_dim,), name="z")
+    x = layers.Dense(256, activation="relu")(z)
+    x = layers.Dense(side * side * 64, activation="relu")(x)
+    x = layers.Reshape((side, side, 64))(x)
+    x = layers.Conv2DTranspose(64, 3, strides=2, padding="same", activation="relu")(x)
+    x = layers.Conv2DTranspose(32, 3, strides=2, padding="same", activation="relu")(x)
+    logits = layers.Conv2D(image_shape[-1], 3, padding="same", dtype="float32", name="logits")(x)
+    return keras.Model(z, logits, name="decoder")
+
+
+class Sampling(SavesNoiseState, layers.Layer):
+    """``z = mean + exp(log_var / 2) * eps``: the reparameterisation trick.
+
+    The randomness sits in ``eps``, which does not depend on the encoder, so
+    gradients flow through ``mean`` and ``log_var`` to the encoder's weights.
+    """
+
+    def __init__(self, seed: int | None = None, **kwargs):
+        super().__init__(**kwargs)
+        self.seed_generator = keras.random.SeedGenerator(seed)
+
+    def call(self, mean, log_var):
+        eps = keras.random.normal(ops.shape(mean), seed=self.seed_generator)
+        return mean + ops.exp(0.5 * log_var) * eps
+
+
+def _replicas() -> int:
+    return tf.distribute.get_strategy().num_replicas_in_sync
+
+
+class VAE(SavesNoiseState, keras.Model):
+    """Encoder + sampling + decoder trained jointly on the negative ELBO. Taught in 03_vae, Train.
+
+    ``fit()`` takes images in [0, 1]; each training step binarises them afresh
+    (dynamic binarisation). Evaluate on images binarised once with
+    :func:`binarize_fixed`. ``beta`` weighs the KL term; it is a variable, so a
+    warm-up callback can change it without re-tracing the step.
+    """
+
+    def __init__(self, encoder: keras.Model, decoder: keras.Model, beta: float = 1.0, seed: int | None = None,
+                 **kwargs):
+        super().__init__(**kwargs)
+        if encoder.output[0].shape[-1] != decoder.input_shape[-1]:
+            raise ShapeError(f"the encoder makes {encoder.output[0].shape[-1]}-d codes but the decoder takes "
+                             f"{decoder.input_shape[-1]}-d ones: build both with the same latent_dim.")
+        if tuple(decoder.output_shape[1:]) != tuple(encoder.input_shape[1:]):
+            raise ShapeError(f"the decoder makes {decoder.output_shape[1:]} images but the encoder reads "
+                             f"{encoder.input_shape[1:]}: build both for the same image shape (erratum V6).")
+        self.encoder, self.decoder = encoder, decoder
+        self.latent_dim = int(decoder.input_shape[-1])
+        self.sampling = Sampling(seed)
+        self.binarize_noise = keras.random.SeedGenerator(None if seed is None else seed + 1)
+        self.beta = keras.Variable(float(beta), trainable=False, name="beta")
+        self.loss_tracker = keras.metrics.Mean(name="loss")
+        self.recon_tracker = keras.metrics.Mean(name="reconstruction")
+        self.kl_tracker = keras.metrics.Mean(name="kl")
+        self.built = True
+
+    @property
+    def metrics(self):
+        return [self.loss_tracker, self.recon_tracker, self.kl_tracker]
+
+    def encode(self, x, training=False):
+        mean, log_var = self.encoder(x, training=training)
+        return mean, ops.clip(log_var, -LOG_VAR_LIMIT, LOG_VAR_LIMIT)
+
+    def call(self, x, training=False):
+        """Reconstruction logits for images ``x``."""
+        mean, log_var = self.encode(x, training)
+        return self.decoder(self.sampling(mean, log_var), training=training)
+
+    def binarize(self, x):
+        """Each pixel becomes 1 with probability equal to its intensity (fresh every call)."""
+        return ops.cast(keras.random.uniform(ops.shape(x), seed=self.binarize_noise) < x, "float32")
+
+    def elbo_terms(self, x, beta=None, training=False):
+        """``(loss, reconstruction, kl)`` on binary images ``x``, batch means in nats."""
+        mean, log_var = self.encode(x, training)
+        logits = self.decoder(self.sampling(mean, log_var), training=training)
+        return losses.negative_elbo(x, logits, mean, log_var, self.beta if beta is None else beta)
+
+    def _track(self, loss, reconstruction, kl):
+        for tracker, value in zip(self.metrics, (loss, reconstruction, kl)):
+            tracker.update_state(value)
+        return {m.name: m.result() for m in self.metrics}
+
+    def train_step(self, data):
+        x = data[0] if isinstance(data, (tuple, list)) else data
+        x = self.binarize(x)
+        with tf.GradientTape() as tape:
+            loss, reconstruction, kl = self.elbo_terms(x, training=True)
+            scaled = self.optimizer.scale_loss(loss / _replicas())
+        variables = self.trainable_variables
+        self.optimizer.apply_gradients(zip(tape.gradient(scaled, variables), variables))
+        return self._track(loss, reconstruction, kl)
+
+    def test_step(self, data):
+        """Held-out images must already be binary; the reported loss is the beta = 1 bound."""
+        x = data[0] if isinstance(data, (tuple, list)) else data
+        return self._track(*self.elbo_terms(x, beta=1.0))
+
+    def iwae(self, x, k: int = 50):
+        """Importance-weighted lower bound on ``log p(x)`` per image, with ``k`` samples."""
+        mean, log_var = self.encode(x)
+        batch = ops.shape(x)[0]
+        mean_k = ops.repeat(mean, k, axis=0)
+        log_var_k = ops.repeat(log_var, k, axis=0)
+        z = self.sampling(mean_k, log_var_k)
+        x_k = ops.repeat(x, k, axis=0)
+        log_px_z = losses.bernoulli_log_likelihood(x_k, self.decoder(z))
+        log_pz = losses.gaussian_log_density(z, ops.zeros_like(z), ops.zeros_like(z))
+        log_qz = losses.gaussian_log_density(z, mean_k, log_var_k)
+        return losses.iwae_bound(ops.reshape(log_px_z + log_pz - log_qz, (batch, k)))
+
+    def sample(self, n: int, seed: int = 0) -> np.ndarray:
+        """``n`` images from the prior as pixel probabilities in [0, 1]."""
+        z = np.random.default_rng(seed).standard_normal((n, self.latent_dim)).astype("float32")
+        return np.asarray(ops.sigmoid(self.decoder.predict(z, batch_size=500, verbose=0)))
+
+
+class KLWarmup(keras.callbacks.Callback):
+    """Raise ``beta`` linearly from 0 to ``target`` over the first ``epochs`` epochs.
+
+    Early on the decoder is poor and the KL term alone would push q(z|x) onto the
+    prior (posterior collapse); warming up lets the code carry information first.
+    """
+
+    def __init__(self, epochs: int, target: float = 1.0):
+        super().__init__()
+        self.epochs, self.target = max(1, int(epochs)), float(target)
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.model.beta.assign(self.target * min(1.0, epoch / self.epochs))
+
+
+def binarize_fixed(images: np.ndarray, seed: int = 0) -> np.ndarray:
+    """Binarise uint8 or [0, 1] images once, with a fixed seed: the held-out set for NLL figures."""
+    x = np.asarray(images)
+    x = x.astype("float32") / 255.0 if x.dtype == np.uint8 else x.astype("float32")
+    return (np.random.default_rng(seed).random(x.shape) < x).astype("float32")
+
+
+def make_vae(image_shape=(28, 28, 1), latent_dim: int = 32, beta: float = 1.0, seed: int | None = None,
+             learning_rate: float = 1e-3) -> VAE:
+    """The course's VAE, compiled with Adam."""
+    vae = VAE(build_encoder(image_shape, latent_dim), build_decoder(image_shape, latent_dim), beta=beta, seed=seed)
+    vae.compile(optimizer=keras.optimizers.Adam(learning_rate))
+    return vae
+
+
+def load_decoder(path: str | Path) -> keras.Model:
+    """Load ``decoder.keras`` (or the run folder holding it), with safe mode on."""
+    path = Path(path)
+    if path.is_dir():
+        path = path / "decoder.keras"
+    if not path.is_file():
+        raise FileNotFoundError(f"No decoder at {path}; train one with `python -m course train vae --out ...`.")
+    return keras.saving.load_model(path)
+
+
+# --------------------------------------------------------------------------- the train job
+
+from dataclasses import asdict, dataclass  # noqa: E402
+
+
+@dataclass
+class TrainConfig:
+    """Settings of one VAE run (the command line's flags)."""
+
+    dataset: str = "mnist"
+    epochs: int = 30
+    batch_size: int = 128
+    learning_rate: float = 1e-3
+    latent_dim: int = 32
+    beta: float = 1.0
+    kl_warmup_epochs: int = 0
+    iwae_k: int = 50
+    seed: int = 0
+    fast: bool = False
+
+
+def evaluate_nats(vae: VAE, x_binary: np.ndarray, iwae_k: int, batch_size: int = 250) -> dict:
+    """Test figures in nats per image on binary images: negative ELBO (beta = 1), its two
+    terms, and the importance-weighted bound with ``iwae_k`` samples."""
+    recon, kl, iwae = [], [], []
+    for start in range(0, len(x_binary), batch_size):
+        x = x_binary[start: start + batch_size]
+        mean, log_var = vae.encode(x)
+        logits = vae.decoder(vae.sampling(mean, log_var))
+        recon.append(-np.asarray(losses.bernoulli_log_likelihood(x, logits)))
+        kl.append(np.asarray(losses.gaussian_kl(mean, log_var)))
+        iwae.append(-np.asarray(vae.iwae(x, iwae_k)))
+    recon, kl, iwae = (float(np.mean(np.concatenate(v))) for v in (recon, kl, iwae))
+    return {"test_nll_nats": round(recon + kl, 3), "test_recon_nats": round(recon, 3), "test_kl_nats": round(kl, 3),
+            "test_iwae_nats": round(iwae, 3), "iwae_k": int(iwae_k)}
+
+
+def train(cfg: TrainConfig, out, *, resume: bool = False, data_dir=None, verbose="auto") -> dict:
+    """Train a VAE into ``out``; returns (and writes) ``metrics.json``.
+
+    Trains on dynamically binarised training images; reports nats on the test
+    split binarised once with a fixed seed. Writes ``samples.png`` (prior samples),
+    ``latent_map.png`` (test codes coloured by class; a 2-D latent is drawn as is,
+    a larger one through its first two principal components), ``latent_grid.png``
+    for 2-D latents, ``reconstructions.png``, ``encoder.keras``, ``decoder.keras``.
+    """
+    from .. import config, data, plotting
+    from ..training import RunFolder, atomic_path, fit_resumable, train_seconds, write_json_atomic
+
+    config.seed_everything(cfg.seed)
+    loaded = data.load(cfg.dataset, data_dir=data_dir)
+    (x_train, _), (x_test, y_test) = loaded
+    shape = data.spec(cfg.dataset).image_shape
+    epochs, batch_size, iwae_k = cfg.epochs, cfg.batch_size, cfg.iwae_k
+    if cfg.fast:
+        limits = config.FAST["vae"]
+        x_train = x_train[: limits.train_examples]
+        x_test, y_test = x_test[: limits.test_examples], y_test[: limits.test_examples]
+        epochs, batch_size, iwae_k = min(epochs, limits.epochs), min(batch_size, limits.batch_size), min(iwae_k, 10)
+    data.check_images(x_train, shape, f"{cfg.dataset} training images")
+    x_test_binary = binarize_fixed(x_test, seed=cfg.seed)
+    train_ds = data.pipeline(x_train, batch_size=batch_size, shuffle=True, seed=cfg.seed)
+
+    vae = make_vae(shape, cfg.latent_dim, cfg.beta, seed=cfg.seed, learning_rate=cfg.learning_rate)
+    callbacks = [KLWarmup(cfg.kl_warmup_epochs, cfg.beta)] if cfg.kl_warmup_epochs else []
+    run = RunFolder(out)
+    history = fit_resumable(vae, train_ds, epochs=epochs, run=run, resume=resume, callbacks=callbacks, verbose=verbose)
+    for name, net in (("encoder", vae.encoder), ("decoder", vae.decoder)):
+        with atomic_path(run / f"{name}.keras") as tmp:
+            net.save(tmp)
+
+    figures = evaluate_nats(vae, x_test_binary, iwae_k)
+    plotting.save_png(run / "samples.png", plotting.grid_image(vae.sample(100, seed=cfg.seed)))
+    recon = np.asarray(ops.sigmoid(vae(x_test_binary[:10])))
+    plotting.save_png(run / "reconstructions.png", plotting.grid_image(np.concatenate([x_test_binary[:10], recon])))
+    _save_latent_figures(vae, x_test, y_test, loaded.class_names, run)
+
+    seconds = train_seconds(history)
+    epochs_done = len(history.get("loss", []))
+    result = {
+        "model": "vae",
+        "dataset": cfg.dataset,
+        "data_source": loaded.source,
+        "fast": cfg.fast,
+        "epochs": epochs_done,
+        "batch_size": batch_size,
+        "seed": cfg.seed,
+        "latent_dim": cfg.latent_dim,
+        "beta": cfg.beta,
+        "examples": int(len(x_train)),
+        "test_examples": int(len(x_test)),
+        "train_seconds": round(seconds, 2),
+        "seconds_per_epoch": round(seconds / max(1, epochs_done), 2),
+        "images_per_second": round(len(x_train) * epochs_done / seconds, 1) if seconds else None,
+        **figures,
+        "nats_note": ("Per test image, on the test split binarised once (seed = run seed); training used "
+                      "dynamic binarisation. test_nll_nats is the negative ELBO with beta = 1, an upper bound "
+                      "on -log p(x); test_iwae_nats is the tighter importance-weighted bound."),
+        "config": asdict(cfg),
+    }
+    write_json_atomic(run / "metrics.json", result)
+    return result
+
+
+def latent_codes_2d(vae: VAE, images: np.ndarray) -> tuple[np.ndarray, str]:
+    """Posterior means of ``images`` in 2-D: as they are for a 2-D latent, else their first two
+    principal components. Returns ``(codes, axis_label)``."""
+    x = images.astype("float32") / 255.0 if images.dtype == np.uint8 else images
+    mean, _ = vae.encode(x)
+    mean = np.asarray(mean)
+    if mean.shape[1] == 2:
+        return mean, "z"
+    centred = mean - mean.mean(0)
+    _, _, vt = np.linalg.svd(centred, full_matrices=False)
+    return centred @ vt[:2].T, "principal component"
+
+
+def _save_latent_figures(vae: VAE, x_test, y_test, class_names, run) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+
+    from ..plotting import grid_image, plot_latent_map, save_png
+
+    codes, label = latent_codes_2d(vae, x_test[:5000])
+    fig = plot_latent_map(codes, y_test[:5000], class_names, axis_label=label)
+    fig.savefig(run / "latent_map.png", dpi=100)
+    plt.close(fig)
+    if vae.latent_dim == 2:
+        save_png(run / "latent_grid.png", grid_image(latent_grid(vae.decoder), ncols=15))
+
+
+def latent_grid(decoder: keras.Model, n: int = 15, limit: float = 2.5) -> np.ndarray:
+    """Decode an ``n x n`` grid of 2-D codes spanning ``[-limit, limit]``: pixel probabilities."""
+    values = np.linspace(-limit, limit, n, dtype="float32")
+    z = np.array([[a, b] for b in values[::-1] for a in values], dtype="float32")
+    return np.asarray(ops.sigmoid(decoder.predict(z, verbose=0)))
