@@ -148,3 +148,60 @@ def check_generator_update(update_fn) -> None:
               "take the gradient of the generator loss with respect to every generator variable and apply it "
               "with gan.g_optimizer.")
     _ok("the generator moved and the discriminator was held fixed.")
+
+
+# --------------------------------------------------------------------------- lesson 03
+
+
+def check_reparameterize(sample_fn) -> None:
+    """Exercise 03.1: ``sample_fn(mean, log_var, eps)`` returns ``mean + exp(log_var / 2) * eps`` (V1)."""
+    mean = np.array([[0.0, 1.0], [-2.0, 0.5]], "float32")
+    log_var = np.array([[0.0, np.log(4.0)], [np.log(0.25), -1.0]], "float32")
+    eps = np.array([[1.0, -1.0], [0.5, 2.0]], "float32")
+    value = np.asarray(sample_fn(mean, log_var, eps))
+    expected = mean + np.exp(0.5 * log_var) * eps
+    if np.allclose(value, mean):
+        _fail("the sample equals the mean", "without noise the model is a plain autoencoder: add exp(log_var / 2) * eps.")
+    if np.allclose(value, mean + np.exp(log_var) * eps):
+        _fail("you scaled eps by the variance", "the standard deviation is exp(log_var / 2).")
+    if not np.allclose(value, expected, atol=1e-5):
+        _fail("the samples differ from mean + exp(log_var / 2) * eps", "check the formula term by term.")
+    _ok("z = mean + exp(log_var / 2) * eps, so gradients reach mean and log_var.")
+
+
+def check_kl(kl_fn) -> None:
+    """Exercise 03.2: analytic ``KL(N(mean, exp(log_var)) || N(0, I))`` per image (V3)."""
+    from . import losses
+
+    mean = np.array([[0.0, 0.0], [1.0, -0.5]], "float32")
+    log_var = np.array([[0.0, 0.0], [0.3, -1.0]], "float32")
+    value = np.asarray(kl_fn(mean, log_var)).reshape(-1)
+    expected = np.asarray(losses.gaussian_kl(mean, log_var))
+    if value.shape != (2,):
+        _fail(f"got shape {value.shape}, expected one value per image (2,)", "sum over the latent axis only: axis=1.")
+    if abs(value[0]) > 1e-6:
+        _fail(f"KL is {value[0]:.4f} when q equals the prior", "it must be 0 for mean 0, log_var 0.")
+    if not np.allclose(value, expected, atol=1e-5):
+        _fail(f"got {value}, expected {expected}", "0.5 * sum(exp(log_var) + mean**2 - 1 - log_var, axis=1).")
+    _ok("analytic KL per image, zero when q(z|x) is the prior.")
+
+
+def check_vae_loss(loss_fn) -> None:
+    """Exercise 03.3: ``loss_fn(x, logits, mean, log_var, beta)`` = batch mean of recon + beta * KL (V2, V5)."""
+    from . import losses
+
+    rng = np.random.default_rng(0)
+    x = (rng.random((4, 28, 28, 1)) < 0.3).astype("float32")
+    logits = rng.normal(size=(4, 28, 28, 1)).astype("float32")
+    mean, log_var = rng.normal(size=(4, 3)).astype("float32"), rng.normal(size=(4, 3)).astype("float32") * 0.3
+    expected = float(losses.negative_elbo(x, logits, mean, log_var, beta=0.5)[0])
+    value = float(np.asarray(loss_fn(x, logits, mean, log_var, 0.5)))
+    recon, kl = float(losses.negative_elbo(x, logits, mean, log_var)[1]), float(losses.negative_elbo(x, logits, mean, log_var)[2])
+    if abs(value - (-recon - 0.5 * kl)) < 1e-2:
+        _fail("the sign is flipped: this is the ELBO, which we maximise", "the loss is -E[log p(x|z)] + beta * KL.")
+    if abs(value - (recon / 784 + 0.5 * kl)) < 1e-2:
+        _fail("the reconstruction term is averaged over pixels", "sum it over pixels (per image), then average over the batch.")
+    if abs(value - expected) > 1e-2:
+        _fail(f"got {value:.3f}, expected {expected:.3f}", "recon = -sum(x * logits - softplus(logits)) per image; "
+              "add beta * KL; take the mean over the batch.")
+    _ok(f"negative ELBO in nats per image ({value:.1f} on the test case).")

@@ -85,3 +85,38 @@ def test_generator_update_check_catches_training_d_instead():
     checks.check_generator_update(right)
     with pytest.raises(AssertionError, match="discriminator's weights changed"):
         checks.check_generator_update(trains_d)
+
+
+def test_reparameterize_check_catches_the_autoencoder_mistake():
+    """Guards V1."""
+    checks.check_reparameterize(lambda m, lv, e: m + np.exp(0.5 * lv) * e)
+    with pytest.raises(AssertionError, match="equals the mean"):
+        checks.check_reparameterize(lambda m, lv, e: m)
+    with pytest.raises(AssertionError, match="standard deviation"):
+        checks.check_reparameterize(lambda m, lv, e: m + np.exp(lv) * e)
+
+
+def test_kl_check():
+    """Guards V3: KL per data point under q, not a single number for the batch."""
+    checks.check_kl(lambda m, lv: 0.5 * np.sum(np.exp(lv) + m**2 - 1 - lv, axis=1))
+    with pytest.raises(AssertionError, match="one value per image"):
+        checks.check_kl(lambda m, lv: 0.5 * np.sum(np.exp(lv) + m**2 - 1 - lv))
+
+
+def test_vae_loss_check_catches_sign_and_pixel_averaging():
+    """Guards V2 and V5."""
+    from course import losses
+
+    checks.check_vae_loss(lambda x, l, m, lv, b: losses.negative_elbo(x, l, m, lv, b)[0])
+
+    def flipped(x, l, m, lv, b):
+        return -losses.negative_elbo(x, l, m, lv, b)[0]
+
+    def averaged(x, l, m, lv, b):
+        _, r, k = losses.negative_elbo(x, l, m, lv)
+        return r / 784 + b * k
+
+    with pytest.raises(AssertionError, match="sign"):
+        checks.check_vae_loss(flipped)
+    with pytest.raises(AssertionError, match="averaged over pixels"):
+        checks.check_vae_loss(averaged)

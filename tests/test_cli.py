@@ -69,3 +69,23 @@ def test_train_dcgan_fast_writes_every_file_and_resumes(tmp_path, monkeypatch, c
     assert json.loads((out / "metrics.json").read_text())["epochs"] == 2
     assert (out / "frames" / "epoch-0001.png").read_bytes() == grid_before
     assert (out / "frames" / "epoch-0002.png").is_file()
+
+
+def test_train_vae_fast_writes_every_file(tmp_path, capsys):
+    out = tmp_path / "vae"
+    assert main(["train", "vae", "--dataset", "synthetic_digits", "--fast", "--latent-dim", "2", "--iwae-k", "4",
+                 "--epochs", "1", "--out", str(out)]) == 0
+    for name in ("samples.png", "latent_map.png", "latent_grid.png", "reconstructions.png", "metrics.json",
+                 "history.csv", "encoder.keras", "decoder.keras", "checkpoints/state.json"):
+        assert (out / name).is_file(), name
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["latent_dim"] == 2 and metrics["iwae_k"] == 4
+    assert metrics["test_nll_nats"] == pytest.approx(metrics["test_recon_nats"] + metrics["test_kl_nats"], abs=0.01)
+    assert 0 < metrics["test_iwae_nats"] < metrics["test_nll_nats"] + 1
+
+
+def test_model_specific_flags_are_refused_elsewhere(capsys, tmp_path):
+    assert main(["train", "cnn", "--latent-dim", "2", "--out", str(tmp_path)]) == 2
+    assert "--latent-dim does not apply to cnn" in capsys.readouterr().err
+    assert main(["train", "vae", "--beta", "-1", "--out", str(tmp_path)]) == 2
+    assert "--beta must not be negative" in capsys.readouterr().err

@@ -73,11 +73,13 @@ def build_generator(image_shape=(28, 28, 1), latent_dim: int = LATENT_DIM, width
     return keras.Model(z, images, name="generator")
 
 
-def build_discriminator(image_shape=(28, 28, 1), width: int = 32, dropout: float = 0.3) -> keras.Model:
+def build_discriminator(image_shape=(28, 28, 1), width: int = 64, dropout: float = 0.0) -> keras.Model:
     """Images ``(batch, *image_shape)`` in [-1, 1] -> one logit each (no sigmoid).
 
-    Strided convolutions with LeakyReLU, no BatchNorm (so D behaves the same in
-    every step), dropout before the final dense layer.
+    Strided convolutions with LeakyReLU and no BatchNorm, so D behaves the same in
+    every step. Optional dropout before the last layer weakens D, a fix for "D wins";
+    by default D is left at full strength, which on MNIST gave G a clearer signal
+    and recognisable digits sooner than 32 filters with dropout 0.3.
     """
     _, downs = _start_size(image_shape)
     images = keras.Input(shape=tuple(image_shape), name="images")
@@ -86,7 +88,8 @@ def build_discriminator(image_shape=(28, 28, 1), width: int = 32, dropout: float
         x = layers.Conv2D(width * 2**i, 4, strides=2, padding="same", name=f"down{i + 1}")(x)
         x = layers.LeakyReLU(0.2)(x)
     x = layers.Flatten()(x)
-    x = layers.Dropout(dropout)(x)
+    if dropout:
+        x = layers.Dropout(dropout)(x)
     logits = layers.Dense(1, dtype="float32", name="logit")(x)
     return keras.Model(images, logits, name="discriminator")
 
