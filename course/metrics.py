@@ -126,3 +126,26 @@ def classifier_features(model, images, batch_size: int = 500) -> tuple[np.ndarra
     x = x.astype("float32") / 255.0 if x.dtype == np.uint8 else x
     features, logits = both.predict(x, batch_size=batch_size, verbose=0)
     return features, np.argmax(logits, axis=-1)
+
+
+def inception_features(images, batch_size: int = 50) -> tuple[np.ndarray | None, str]:
+    """Inception-v3 pool features of uint8 colour images, for a true (Inception) FID.
+
+    Returns ``(features, "")`` or ``(None, reason)`` when the ImageNet weights cannot be
+    loaded (they are downloaded on first use: offline machines cannot), so callers
+    can say plainly why only the classifier-feature distance is reported.
+    """
+    import keras
+    import tensorflow as tf
+
+    try:
+        model = keras.applications.InceptionV3(include_top=False, weights="imagenet", pooling="avg",
+                                               input_shape=(299, 299, 3))
+    except Exception as err:  # no network, blocked download, corrupt cache
+        first = str(err).splitlines()[0][:160] if str(err) else ""
+        return None, f"Inception-v3 ImageNet weights could not be loaded ({type(err).__name__}: {first})"
+    out = []
+    for start in range(0, len(images), batch_size):
+        x = tf.image.resize(tf.cast(images[start: start + batch_size], tf.float32), (299, 299))
+        out.append(model(keras.applications.inception_v3.preprocess_input(x), training=False).numpy())
+    return np.concatenate(out), ""

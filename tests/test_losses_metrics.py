@@ -61,3 +61,18 @@ def test_kid_is_near_zero_for_one_distribution_and_grows_with_a_shift():
 def test_class_histogram_counts_fractions():
     hist = metrics.class_histogram(np.array([0, 0, 1, 3]), ["a", "b", "c", "d"])
     assert hist == {"a": 0.5, "b": 0.25, "c": 0.0, "d": 0.25}
+
+
+def test_inception_fid_is_reported_or_its_absence_explained(monkeypatch):
+    from course.models import dcgan
+
+    images = np.zeros((4, 32, 32, 3), np.uint8)
+    monkeypatch.setattr(metrics, "inception_features", lambda x: (None, "weights could not be loaded (offline)"))
+    missing = dcgan._inception_fid(images, images)
+    assert missing["fid_inception"] is None and "offline" in missing["fid_inception_note"]
+    assert "only fid_classifier" in missing["fid_inception_note"]
+
+    rng = np.random.default_rng(0)
+    monkeypatch.setattr(metrics, "inception_features", lambda x: (rng.normal(size=(len(x), 3)), ""))
+    present = dcgan._inception_fid(images, images)
+    assert present["fid_inception"] >= 0 and "4 samples vs 4 real" in present["fid_inception_note"]

@@ -181,10 +181,7 @@ def train(cfg: TrainConfig, out: str | Path, *, resume: bool = False, data_dir=N
 
 
 def _save_figures(model, history, x_test, y_test, class_names, run: RunFolder) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # figures are saved and closed, never shown
 
     from ..metrics import confusion_matrix
     from ..plotting import plot_confusion_matrix, plot_history

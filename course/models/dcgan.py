@@ -347,5 +347,20 @@ def train(cfg: TrainConfig, out, *, resume: bool = False, data_dir=None, verbose
         "final_D(G(z))": round(history["D(G(z))"][-1], 4) if epochs_done else None,
         "config": asdict(cfg),
     }
+    if shape[-1] == 3:  # colour images: add true FID when Inception-v3 weights are available
+        result.update(_inception_fid(samples, x_test))
     write_json_atomic(run / "metrics.json", result)
     return result
+
+
+def _inception_fid(samples: np.ndarray, real: np.ndarray) -> dict:
+    """``fid_inception`` on up to 2,000 images per side without a GPU (10,000 with one), or a note why not."""
+    from .. import config, metrics
+
+    n = min(len(samples), len(real), 10_000 if config.gpus() else 2_000)
+    fake_features, reason = metrics.inception_features(samples[:n])
+    if fake_features is None:
+        return {"fid_inception": None, "fid_inception_note": reason + "; only fid_classifier is reported."}
+    real_features, _ = metrics.inception_features(real[:n])
+    return {"fid_inception": round(metrics.frechet_distance(fake_features, real_features), 3),
+            "fid_inception_note": f"Inception-v3 pool features, {n} samples vs {n} real test images."}

@@ -319,10 +319,7 @@ def latent_codes_2d(vae: VAE, images: np.ndarray) -> tuple[np.ndarray, str]:
 
 
 def _save_latent_figures(vae: VAE, x_test, y_test, class_names, run) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # figures are saved and closed, never shown
 
     from ..plotting import grid_image, plot_latent_map, save_png
 
