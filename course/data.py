@@ -30,11 +30,14 @@ import struct
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterable
+from typing import TYPE_CHECKING, Callable, Iterable
 
 import numpy as np
 
 from .errors import DataError, ShapeError
+
+if TYPE_CHECKING:
+    import tensorflow as tf
 
 DEBIAN_FASHION_DIR = Path("/usr/share/datasets/fashion-mnist")
 
@@ -558,7 +561,7 @@ def pipeline(
     seed: int | None = None,
     scale: str = "unit",
     drop_remainder: bool = False,
-) -> "tf.data.Dataset":  # noqa: F821
+) -> tf.data.Dataset:
     """A ``tf.data`` pipeline: cache the uint8 data, shuffle each epoch, batch, scale, prefetch.
 
     Caching uint8 before the shuffle keeps memory at a quarter of float32 and

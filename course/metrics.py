@@ -4,6 +4,8 @@ Later lessons add distances between feature sets, NLL in nats and label preserva
 """
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 
 
@@ -89,10 +91,9 @@ def class_histogram(predicted: np.ndarray, class_names) -> dict[str, float]:
 # --------------------------------------------------------------------------- the evaluator
 
 
-def cache_dir() -> "Path":
+def cache_dir() -> Path:
     """Where trained evaluators are kept: ``$COURSE_CACHE_DIR`` or ``~/.cache/course``."""
     import os
-    from pathlib import Path
 
     return Path(os.environ.get("COURSE_CACHE_DIR") or Path.home() / ".cache" / "course")
 

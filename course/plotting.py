@@ -17,8 +17,7 @@ def _as_uint8(images) -> np.ndarray:
     x = np.asarray(images)
     if x.dtype == np.uint8:
         return x
-    lo, hi = float(np.min(x)), float(np.max(x))
-    if lo < -1e-3:  # [-1, 1] (GAN outputs)
+    if float(np.min(x)) < -1e-3:  # [-1, 1] (GAN outputs)
         x = (x + 1.0) / 2.0
     return np.clip(np.round(x * 255.0), 0, 255).astype(np.uint8)
 

@@ -287,6 +287,31 @@ def train_seconds(history: dict[str, list[float]]) -> float:
     return float(np.nansum(history.get("epoch_seconds", [])))
 
 
+def run_record(model: str, cfg, data_source: str, history: dict[str, list[float]], *, examples: int,
+               batch_size: int, images_per_epoch: int | None = None) -> dict:
+    """The keys every ``metrics.json`` starts with: what ran, on what, for how long, how fast.
+
+    ``images_per_epoch`` is what one epoch trains on when it differs from ``examples``
+    (a GAN drops the last partial batch).
+    """
+    seconds = train_seconds(history)
+    epochs_done = len(history.get("epoch_seconds", []))
+    per_epoch = examples if images_per_epoch is None else images_per_epoch
+    return {
+        "model": model,
+        "dataset": cfg.dataset,
+        "data_source": data_source,
+        "fast": cfg.fast,
+        "epochs": epochs_done,
+        "batch_size": batch_size,
+        "seed": cfg.seed,
+        "examples": int(examples),
+        "train_seconds": round(seconds, 2),
+        "seconds_per_epoch": round(seconds / max(1, epochs_done), 2),
+        "images_per_second": round(per_epoch * epochs_done / seconds, 1) if seconds else None,
+    }
+
+
 # --------------------------------------------------------------------------- pictures over time
 
 

@@ -1,6 +1,5 @@
 """Shared test set-up: tiny official-format files, no ../shared needed."""
 import gzip
-import os
 import pickle
 import struct
 

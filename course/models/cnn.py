@@ -9,17 +9,15 @@ building block of generators and discriminators.
 from __future__ import annotations
 
 import math
-import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import keras
-import numpy as np
 from keras import layers
 
 from .. import config, data
 from ..metrics import accuracy, predict_classes
-from ..training import RunFolder, atomic_path, fit_resumable, train_seconds, write_json_atomic
+from ..training import RunFolder, atomic_path, fit_resumable, run_record, write_json_atomic
 
 #: BatchNorm momentum. Keras' default (0.99) lets the moving statistics lag far
 #: behind in short runs: a 2-epoch run then scores badly at test time although its
@@ -154,23 +152,11 @@ def train(cfg: TrainConfig, out: str | Path, *, resume: bool = False, data_dir=N
     test_loss, test_acc = model.evaluate(data.pipeline(x_test, y_test, batch_size=512), verbose=0)
     with atomic_path(run / "model.keras") as tmp:
         model.save(tmp)
-    seconds = train_seconds(history)
-    epochs_done = len(history.get("loss", []))
     metrics = {
-        "model": "cnn",
-        "dataset": cfg.dataset,
-        "data_source": loaded.source,
-        "fast": cfg.fast,
-        "epochs": epochs_done,
-        "batch_size": batch_size,
-        "seed": cfg.seed,
-        "examples": int(len(x_fit)),
+        **run_record("cnn", cfg, loaded.source, history, examples=len(x_fit), batch_size=batch_size),
         "validation_examples": int(len(x_val)),
         "test_examples": int(len(x_test)),
         "parameters": int(model.count_params()),
-        "train_seconds": round(seconds, 2),
-        "seconds_per_epoch": round(seconds / max(1, epochs_done), 2),
-        "images_per_second": round(len(x_fit) * epochs_done / seconds, 1) if seconds else None,
         "test_accuracy": round(float(test_acc), 4),
         "test_loss": round(float(test_loss), 4),
         "config": asdict(cfg),

@@ -282,8 +282,7 @@ def train(cfg: TrainConfig, out, *, resume: bool = False, data_dir=None, verbose
     optimizers and the epoch. Scores the samples with the lesson-01 classifier.
     """
     from .. import config, data, metrics
-    from ..training import RunFolder, SampleGrid, atomic_path, fit_resumable, train_seconds, write_gif, \
-        write_json_atomic
+    from ..training import RunFolder, SampleGrid, atomic_path, fit_resumable, run_record, write_gif, write_json_atomic
 
     config.seed_everything(cfg.seed)
     loaded = data.load(cfg.dataset, data_dir=data_dir)
@@ -320,21 +319,10 @@ def train(cfg: TrainConfig, out, *, resume: bool = False, data_dir=None, verbose
     real_features, _ = metrics.classifier_features(judge, x_test)
     fake_features, fake_classes = metrics.classifier_features(judge, samples)
     half = len(real_features) // 2
-    seconds = train_seconds(history)
     epochs_done = len(history.get("d_loss", []))
     result = {
-        "model": "dcgan",
-        "dataset": cfg.dataset,
-        "data_source": loaded.source,
-        "fast": cfg.fast,
-        "epochs": epochs_done,
-        "batch_size": batch_size,
-        "seed": cfg.seed,
-        "examples": int(len(x_train)),
-        "train_seconds": round(seconds, 2),
-        "seconds_per_epoch": round(seconds / max(1, epochs_done), 2),
-        "images_per_second": round(steps_per_epoch(len(x_train), batch_size) * batch_size * epochs_done / seconds, 1)
-        if seconds else None,
+        **run_record("dcgan", cfg, loaded.source, history, examples=len(x_train), batch_size=batch_size,
+                     images_per_epoch=steps_per_epoch(len(x_train), batch_size) * batch_size),
         "samples": int(n_samples),
         "fid_classifier": round(metrics.frechet_distance(fake_features, real_features), 4),
         "fid_classifier_floor": round(metrics.frechet_distance(real_features[:half], real_features[half:]), 4),

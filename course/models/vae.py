@@ -248,7 +248,7 @@ def train(cfg: TrainConfig, out, *, resume: bool = False, data_dir=None, verbose
     for 2-D latents, ``reconstructions.png``, ``encoder.keras``, ``decoder.keras``.
     """
     from .. import config, data, plotting
-    from ..training import RunFolder, atomic_path, fit_resumable, train_seconds, write_json_atomic
+    from ..training import RunFolder, atomic_path, fit_resumable, run_record, write_json_atomic
 
     config.seed_everything(cfg.seed)
     loaded = data.load(cfg.dataset, data_dir=data_dir)
@@ -278,23 +278,11 @@ def train(cfg: TrainConfig, out, *, resume: bool = False, data_dir=None, verbose
     plotting.save_png(run / "reconstructions.png", plotting.grid_image(np.concatenate([x_test_binary[:10], recon])))
     _save_latent_figures(vae, x_test, y_test, loaded.class_names, run)
 
-    seconds = train_seconds(history)
-    epochs_done = len(history.get("loss", []))
     result = {
-        "model": "vae",
-        "dataset": cfg.dataset,
-        "data_source": loaded.source,
-        "fast": cfg.fast,
-        "epochs": epochs_done,
-        "batch_size": batch_size,
-        "seed": cfg.seed,
+        **run_record("vae", cfg, loaded.source, history, examples=len(x_train), batch_size=batch_size),
         "latent_dim": cfg.latent_dim,
         "beta": cfg.beta,
-        "examples": int(len(x_train)),
         "test_examples": int(len(x_test)),
-        "train_seconds": round(seconds, 2),
-        "seconds_per_epoch": round(seconds / max(1, epochs_done), 2),
-        "images_per_second": round(len(x_train) * epochs_done / seconds, 1) if seconds else None,
         **figures,
         "nats_note": ("Per test image, on the test split binarised once (seed = run seed); training used "
                       "dynamic binarisation. test_nll_nats is the negative ELBO with beta = 1, an upper bound "
