@@ -130,7 +130,7 @@ def parser() -> argparse.ArgumentParser:
     vae.add_argument("--iwae-k", type=int, help="samples per image for the importance-weighted bound (default 50)")
     train.set_defaults(func=_cmd_train)
 
-    ev = sub.add_parser("evaluate", help="re-measure a trained run on its test set")
+    ev = sub.add_parser("evaluate", help="re-measure a trained classifier (cnn) run on its test set")
     ev.add_argument("run", help="run folder written by `train`")
     ev.add_argument("--dataset")
     ev.add_argument("--data-dir")
