@@ -214,13 +214,18 @@ class DCGAN(SavesNoiseState, keras.Model):
 
 
 def make_dcgan(image_shape, latent_dim: int = LATENT_DIM, upsample: str = "transpose", seed: int | None = None,
-               learning_rate: float = 2e-4, g_loss: str = "non_saturating", real_label: float = 1.0) -> DCGAN:
-    """The course's DCGAN for ``image_shape``, compiled with Adam (beta_1 = 0.5) for both networks."""
+               learning_rate: float = 2e-4, g_loss: str = "non_saturating", real_label: float = 1.0,
+               jit_compile: bool = False) -> DCGAN:
+    """The course's DCGAN for ``image_shape``, compiled with Adam (beta_1 = 0.5) for both networks.
+
+    ``jit_compile=True`` compiles the train step with XLA: on the 2-core CPU it raised the
+    batch-64 step from 234 to 334 images/s (benchmarks/dcgan.py).
+    """
     gan = DCGAN(build_generator(image_shape, latent_dim, upsample=upsample), build_discriminator(image_shape),
                 latent_dim=latent_dim, seed=seed)
     gan.compile(d_optimizer=keras.optimizers.Adam(learning_rate, beta_1=0.5),
                 g_optimizer=keras.optimizers.Adam(learning_rate, beta_1=0.5),
-                g_loss=g_loss, real_label=real_label)
+                g_loss=g_loss, real_label=real_label, jit_compile=jit_compile)
     return gan
 
 
@@ -269,6 +274,7 @@ class TrainConfig:
     g_loss: str = "non_saturating"
     real_label: float = 1.0
     samples: int = 10_000
+    jit_compile: bool = True
     seed: int = 0
     fast: bool = False
 
@@ -301,7 +307,7 @@ def train(cfg: TrainConfig, out, *, resume: bool = False, data_dir=None, verbose
                          drop_remainder=True)
 
     gan = make_dcgan(shape, cfg.latent_dim, cfg.upsample, seed=cfg.seed, learning_rate=cfg.learning_rate,
-                     g_loss=cfg.g_loss, real_label=cfg.real_label)
+                     g_loss=cfg.g_loss, real_label=cfg.real_label, jit_compile=cfg.jit_compile)
     run = RunFolder(out)
     grid_noise = fixed_noise(100, cfg.latent_dim)
     grids = SampleGrid(lambda model: data.from_symmetric(model.generator(grid_noise, training=False)),
