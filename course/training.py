@@ -312,6 +312,16 @@ def run_record(model: str, cfg, data_source: str, history: dict[str, list[float]
     }
 
 
+def load_saved_model(path: str | os.PathLike, filename: str, model: str) -> keras.Model:
+    """Load ``filename`` (e.g. ``generator.keras``) from a run folder, or the file itself, with safe mode on."""
+    path = Path(path)
+    if path.is_dir():
+        path = path / filename
+    if not path.is_file():
+        raise FileNotFoundError(f"No {filename} at {path}; train one with `python -m course train {model} --out ...`.")
+    return keras.saving.load_model(path)
+
+
 # --------------------------------------------------------------------------- pictures over time
 
 

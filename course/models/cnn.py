@@ -184,12 +184,9 @@ def _save_figures(model, history, x_test, y_test, class_names, run: RunFolder) -
 
 def load_classifier(path: str | Path) -> keras.Model:
     """Load a saved classifier (``model.keras`` or its run folder), with safe mode on."""
-    path = Path(path)
-    if path.is_dir():
-        path = path / "model.keras"
-    if not path.is_file():
-        raise FileNotFoundError(f"No saved model at {path}; train one with `python -m course train cnn --out ...`.")
-    return keras.saving.load_model(path)
+    from ..training import load_saved_model
+
+    return load_saved_model(path, "model.keras", "cnn")
 
 
 __all__ = [

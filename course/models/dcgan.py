@@ -244,12 +244,9 @@ def sample(generator: keras.Model, n: int, seed: int = 0, batch_size: int = 500)
 
 def load_generator(path: str | Path) -> keras.Model:
     """Load ``generator.keras`` (or the run folder holding it), with safe mode on."""
-    path = Path(path)
-    if path.is_dir():
-        path = path / "generator.keras"
-    if not path.is_file():
-        raise FileNotFoundError(f"No generator at {path}; train one with `python -m course train dcgan --out ...`.")
-    return keras.saving.load_model(path)
+    from ..training import load_saved_model
+
+    return load_saved_model(path, "generator.keras", "dcgan")
 
 
 def steps_per_epoch(n_images: int, batch_size: int) -> int:

@@ -196,12 +196,9 @@ def make_vae(image_shape=(28, 28, 1), latent_dim: int = 32, beta: float = 1.0, s
 
 def load_decoder(path: str | Path) -> keras.Model:
     """Load ``decoder.keras`` (or the run folder holding it), with safe mode on."""
-    path = Path(path)
-    if path.is_dir():
-        path = path / "decoder.keras"
-    if not path.is_file():
-        raise FileNotFoundError(f"No decoder at {path}; train one with `python -m course train vae --out ...`.")
-    return keras.saving.load_model(path)
+    from ..training import load_saved_model
+
+    return load_saved_model(path, "decoder.keras", "vae")
 
 
 # --------------------------------------------------------------------------- the train job
