@@ -165,6 +165,10 @@ def main(argv: list[str] | None = None) -> int:
     except FileNotFoundError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
+    except ModuleNotFoundError as err:  # running from a checkout that was never installed
+        print(f"error: {err.name} is not installed. Install the course first: pip install -r requirements.txt",
+              file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print("\ninterrupted: the last completed epoch is checkpointed; re-run with --resume to continue.",
               file=sys.stderr)

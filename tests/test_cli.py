@@ -89,3 +89,13 @@ def test_model_specific_flags_are_refused_elsewhere(capsys, tmp_path):
     assert "--latent-dim does not apply to cnn" in capsys.readouterr().err
     assert main(["train", "vae", "--beta", "-1", "--out", str(tmp_path)]) == 2
     assert "--beta must not be negative" in capsys.readouterr().err
+
+
+def test_a_missing_dependency_is_one_readable_error(monkeypatch, capsys):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "nbformat", None)  # makes `import nbformat` fail
+    monkeypatch.delitem(sys.modules, "course.notebooks", raising=False)
+    assert main(["notebooks", "check"]) == 2
+    err = capsys.readouterr().err
+    assert "nbformat is not installed" in err and "pip install -r requirements.txt" in err
