@@ -25,6 +25,7 @@ import os
 import tempfile
 import time
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterator
 
@@ -285,6 +286,42 @@ def fit_resumable(
 def train_seconds(history: dict[str, list[float]]) -> float:
     """Seconds spent in the epochs of ``history`` (all of them, across resumes)."""
     return float(np.nansum(history.get("epoch_seconds", [])))
+
+
+@dataclass
+class RunData:
+    """A run's data after fast mode: uint8 splits plus the epochs and batch size to use."""
+
+    loaded: object  # course.data.Loaded: .source, .class_names
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_test: np.ndarray
+    y_test: np.ndarray
+    image_shape: tuple
+    epochs: int
+    batch_size: int
+    test_examples_cap: int | None  # fast mode's cap on test images (and on scored samples)
+
+
+def load_run_data(kind: str, cfg, data_dir=None) -> RunData:
+    """Seed, load ``cfg.dataset``, shrink it when ``cfg.fast`` (``config.FAST[kind]``), check shapes.
+
+    The one place where fast mode cuts data, epochs and batch size for every train job.
+    """
+    from . import config, data
+
+    config.seed_everything(cfg.seed)
+    loaded = data.load(cfg.dataset, data_dir=data_dir)
+    (x_train, y_train), (x_test, y_test) = loaded
+    epochs, batch_size, cap = cfg.epochs, cfg.batch_size, None
+    if cfg.fast:
+        limits = config.FAST[kind]
+        x_train, y_train = x_train[: limits.train_examples], y_train[: limits.train_examples]
+        x_test, y_test = x_test[: limits.test_examples], y_test[: limits.test_examples]
+        epochs, batch_size, cap = min(epochs, limits.epochs), min(batch_size, limits.batch_size), limits.test_examples
+    shape = data.spec(cfg.dataset).image_shape
+    data.check_images(x_train, shape, f"{cfg.dataset} training images")
+    return RunData(loaded, x_train, y_train, x_test, y_test, shape, epochs, batch_size, cap)
 
 
 def run_record(model: str, cfg, data_source: str, history: dict[str, list[float]], *, examples: int,

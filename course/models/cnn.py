@@ -15,9 +15,9 @@ from pathlib import Path
 import keras
 from keras import layers
 
-from .. import config, data
+from .. import data
 from ..metrics import accuracy, predict_classes
-from ..training import RunFolder, atomic_path, fit_resumable, run_record, write_json_atomic
+from ..training import RunFolder, atomic_path, fit_resumable, load_run_data, run_record, write_json_atomic
 
 #: BatchNorm momentum. Keras' default (0.99) lets the moving statistics lag far
 #: behind in short runs: a 2-epoch run then scores badly at test time although its
@@ -127,17 +127,9 @@ def train(cfg: TrainConfig, out: str | Path, *, resume: bool = False, data_dir=N
     touches the test set once, at the end (erratum C3). With ``cfg.fast`` the data
     and epochs shrink to :data:`course.config.FAST` ``["cnn"]``.
     """
-    config.seed_everything(cfg.seed)
-    loaded = data.load(cfg.dataset, data_dir=data_dir)
-    (x_train, y_train), (x_test, y_test) = loaded
-    epochs, batch_size = cfg.epochs, cfg.batch_size
-    if cfg.fast:
-        limits = config.FAST["cnn"]
-        x_train, y_train = x_train[: limits.train_examples], y_train[: limits.train_examples]
-        x_test, y_test = x_test[: limits.test_examples], y_test[: limits.test_examples]
-        epochs, batch_size = min(epochs, limits.epochs), min(batch_size, limits.batch_size)
-    shape = data.spec(cfg.dataset).image_shape
-    data.check_images(x_train, shape, f"{cfg.dataset} training images")
+    d = load_run_data("cnn", cfg, data_dir)
+    loaded, x_train, y_train, x_test, y_test = d.loaded, d.x_train, d.y_train, d.x_test, d.y_test
+    epochs, batch_size = d.epochs, d.batch_size
     (x_fit, y_fit), (x_val, y_val) = data.split(x_train, y_train, cfg.validation_fraction, cfg.seed)
     train_ds = data.pipeline(x_fit, y_fit, batch_size=batch_size, shuffle=True, seed=cfg.seed)
     val_ds = data.pipeline(x_val, y_val, batch_size=512) if len(x_val) else None

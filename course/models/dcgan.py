@@ -284,20 +284,14 @@ def train(cfg: TrainConfig, out, *, resume: bool = False, data_dir=None, verbose
     images from a fixed seed, key ``samples``) and checkpoints of G, D, both
     optimizers and the epoch. Scores the samples with the lesson-01 classifier.
     """
-    from .. import config, data, metrics
-    from ..training import RunFolder, SampleGrid, atomic_path, fit_resumable, run_record, write_gif, write_json_atomic
+    from .. import data, metrics
+    from ..training import (RunFolder, SampleGrid, atomic_path, fit_resumable, load_run_data, run_record, write_gif,
+                            write_json_atomic)
 
-    config.seed_everything(cfg.seed)
-    loaded = data.load(cfg.dataset, data_dir=data_dir)
-    (x_train, _), (x_test, _) = loaded
-    shape = data.spec(cfg.dataset).image_shape
-    epochs, batch_size, n_samples = cfg.epochs, cfg.batch_size, cfg.samples
-    if cfg.fast:
-        limits = config.FAST["dcgan"]
-        x_train, x_test = x_train[: limits.train_examples], x_test[: limits.test_examples]
-        epochs, batch_size = min(epochs, limits.epochs), min(batch_size, limits.batch_size)
-        n_samples = min(n_samples, limits.test_examples)
-    data.check_images(x_train, shape, f"{cfg.dataset} training images")
+    d = load_run_data("dcgan", cfg, data_dir)
+    loaded, x_train, x_test, shape = d.loaded, d.x_train, d.x_test, d.image_shape
+    epochs, batch_size = d.epochs, d.batch_size
+    n_samples = min(cfg.samples, d.test_examples_cap or cfg.samples)
     if len(x_train) < batch_size:
         raise ShapeError(f"{len(x_train)} training images is less than one batch of {batch_size}; lower --batch-size.")
     real = data.pipeline(x_train, batch_size=batch_size, shuffle=True, seed=cfg.seed, scale="symmetric",

@@ -247,20 +247,13 @@ def train(cfg: TrainConfig, out, *, resume: bool = False, data_dir=None, verbose
     a larger one through its first two principal components), ``latent_grid.png``
     for 2-D latents, ``reconstructions.png``, ``encoder.keras``, ``decoder.keras``.
     """
-    from .. import config, data, plotting
-    from ..training import RunFolder, atomic_path, fit_resumable, run_record, write_json_atomic
+    from .. import data, plotting
+    from ..training import RunFolder, atomic_path, fit_resumable, load_run_data, run_record, write_json_atomic
 
-    config.seed_everything(cfg.seed)
-    loaded = data.load(cfg.dataset, data_dir=data_dir)
-    (x_train, _), (x_test, y_test) = loaded
-    shape = data.spec(cfg.dataset).image_shape
-    epochs, batch_size, iwae_k = cfg.epochs, cfg.batch_size, cfg.iwae_k
-    if cfg.fast:
-        limits = config.FAST["vae"]
-        x_train = x_train[: limits.train_examples]
-        x_test, y_test = x_test[: limits.test_examples], y_test[: limits.test_examples]
-        epochs, batch_size, iwae_k = min(epochs, limits.epochs), min(batch_size, limits.batch_size), min(iwae_k, 10)
-    data.check_images(x_train, shape, f"{cfg.dataset} training images")
+    d = load_run_data("vae", cfg, data_dir)
+    loaded, x_train, x_test, y_test, shape = d.loaded, d.x_train, d.x_test, d.y_test, d.image_shape
+    epochs, batch_size = d.epochs, d.batch_size
+    iwae_k = min(cfg.iwae_k, 10) if cfg.fast else cfg.iwae_k
     x_test_binary = binarize_fixed(x_test, seed=cfg.seed)
     train_ds = data.pipeline(x_train, batch_size=batch_size, shuffle=True, seed=cfg.seed)
 
