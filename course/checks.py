@@ -205,3 +205,68 @@ def check_vae_loss(loss_fn) -> None:
         _fail(f"got {value:.3f}, expected {expected:.3f}", "recon = -sum(x * logits - softplus(logits)) per image; "
               "add beta * KL; take the mean over the batch.")
     _ok(f"negative ELBO in nats per image ({value:.1f} on the test case).")
+
+
+# --------------------------------------------------------------------------- lesson 04
+
+
+def check_cycle_loss(cycle_fn) -> None:
+    """Exercise 04.1: ``cycle_fn(real_a, cycled_a, real_b, cycled_b)`` = ``E|F(G(a)) - a| + E|G(F(b)) - b|``."""
+    rng = np.random.default_rng(0)
+    a = rng.uniform(-1, 1, (2, 4, 4, 3)).astype("float32")
+    b = rng.uniform(-1, 1, (2, 4, 4, 3)).astype("float32")
+    if abs(float(cycle_fn(a, a, b, b))) > 1e-6:
+        _fail("perfect round trips (F(G(a)) = a, G(F(b)) = b) give a non-zero loss",
+              "compare each image with its own round trip: |cycled_a - real_a| and |cycled_b - real_b|.")
+    got = float(cycle_fn(a, a + 0.5, b, b - 0.25))
+    if abs(got - 0.375) < 1e-5:
+        _fail(f"got {got:.4f}: the two directions are averaged, not summed",
+              "the cycle loss is the sum of two mean absolute errors, one per domain.")
+    if abs(got - 0.3125) < 1e-5:
+        _fail(f"got {got:.4f}: that is a squared error", "L1, not L2: ops.mean(ops.abs(...)).")
+    if abs(got - 0.75) > 1e-5:
+        _fail(f"errors of 0.5 on A and 0.25 on B gave {got:.4f}, expected 0.75",
+              "ops.mean(ops.abs(cycled_a - real_a)) + ops.mean(ops.abs(cycled_b - real_b)).")
+    _ok("zero for perfect round trips; mean |error| per domain, summed over both domains.")
+
+
+def check_lsgan_losses(d_loss_fn, g_loss_fn) -> None:
+    """Exercise 04.2: least-squares losses on D's raw scores (no sigmoid)."""
+    real = np.array([[1.0, 0.0]], "float32")
+    fake = np.array([[0.0, 2.0]], "float32")
+    d = float(d_loss_fn(real, fake))
+    if abs(d - 1.25) > 1e-5:
+        hint = ("real scores should be pulled to 1 and fake scores to 0: "
+                "0.5 * (mean((real - 1)^2) + mean(fake^2)).")
+        if abs(d - 2.5) < 1e-5:
+            hint = "CycleGAN halves D's loss: 0.5 * (...), so D learns at half G's pace."
+        _fail(f"D's loss on real scores [1, 0] and fake scores [0, 2] is {d:.4f}, expected 1.25", hint)
+    g = float(g_loss_fn(fake))
+    if abs(g - 1.0) > 1e-5:
+        hint = "G wants D to score its images as real: mean((fake - 1)^2)."
+        if abs(g - 2.0) < 1e-5:
+            hint = "G's target is 1 (real), not 0: mean((fake - 1)^2)."
+        _fail(f"G's loss on fake scores [0, 2] is {g:.4f}, expected 1.0", hint)
+    if abs(float(g_loss_fn(np.ones((2, 7, 7, 1), "float32")))) > 1e-6:
+        _fail("G's loss is not zero when D scores every patch as real", "mean((fake - 1)^2) is 0 at fake = 1.")
+    _ok("D: 0.5 * (E(D(real) - 1)^2 + E D(fake)^2); G: E(D(fake) - 1)^2.")
+
+
+def check_instance_norm(norm_fn) -> None:
+    """Exercise 04.3: ``norm_fn(x)`` normalises each image's each channel over height and width."""
+    rng = np.random.default_rng(0)
+    x = (rng.normal(size=(3, 5, 5, 2)) * rng.uniform(1, 5, (3, 1, 1, 2))
+         + rng.uniform(-3, 3, (3, 1, 1, 2))).astype("float32")
+    y = np.asarray(norm_fn(x))
+    if y.shape != x.shape:
+        _fail(f"output shape {y.shape}, expected {x.shape}", "normalise, do not reduce: keep every axis.")
+    if not np.allclose(y.mean(axis=(1, 2)), 0, atol=1e-3):
+        if np.allclose(y.mean(axis=(0, 1, 2)), 0, atol=1e-3):
+            _fail("the mean is zero over the whole batch, not per image", "that is BatchNorm: use axis=(1, 2).")
+        _fail("each image's channels do not have mean 0", "subtract the mean over axis=(1, 2), keepdims=True.")
+    if not np.allclose(y.std(axis=(1, 2)), 1, atol=2e-2):
+        _fail("each image's channels do not have standard deviation 1",
+              "divide by sqrt(variance over axis=(1, 2) + epsilon).")
+    if not np.allclose(np.asarray(norm_fn(x[:1])), y[:1], atol=1e-4):
+        _fail("an image's result depends on the other images in the batch", "reduce over axis=(1, 2) only.")
+    _ok("mean 0 and standard deviation 1 per image and channel, independent of the batch.")

@@ -1,4 +1,5 @@
-"""Losses written once and tested once: GAN losses from logits (lesson 02).
+"""Losses written once and tested once: GAN losses from logits (lesson 02), the ELBO
+(lesson 03), least-squares and cycle-consistency losses (lesson 04).
 
 Notation: ``D(x)`` is the discriminator's *logit* for image ``x``; the probability
 that ``x`` is real is ``sigmoid(D(x))``. With logits the cross-entropies are
@@ -93,3 +94,35 @@ def iwae_bound(log_weights):
     """
     k = ops.shape(log_weights)[1]
     return ops.logsumexp(log_weights, axis=1) - ops.log(ops.cast(k, log_weights.dtype))
+
+
+# --------------------------------------------------------------------------- lesson 04: CycleGAN
+#
+# Least-squares GAN (Mao et al.): D regresses its output to 1 on real images and 0 on
+# fakes; G pushes D's output on its fakes to 1. The squares give gradients that keep
+# pulling fakes towards the real data even when D already tells them apart, and are
+# what CycleGAN trains with. D's outputs here are raw scores (a PatchGAN map), no sigmoid.
+
+
+def lsgan_discriminator_loss(real_scores, fake_scores):
+    """``0.5 * (E (D(x) - 1)^2 + E D(fake)^2)``, averaged over images and patches."""
+    return 0.5 * (ops.mean(ops.square(real_scores - 1.0)) + ops.mean(ops.square(fake_scores)))
+
+
+def lsgan_generator_loss(fake_scores):
+    """``E (D(fake) - 1)^2``: the generator wants every patch of its images scored real."""
+    return ops.mean(ops.square(fake_scores - 1.0))
+
+
+def l1(x, y):
+    """Mean absolute difference ``E |x - y|`` (per pixel and channel)."""
+    return ops.mean(ops.abs(x - y))
+
+
+def cycle_consistency_loss(real_a, cycled_a, real_b, cycled_b):
+    """``E|F(G(a)) - a|_1 + E|G(F(b)) - b|_1``: a round trip must come back to where it started (erratum Y2).
+
+    Unweighted; the model multiplies it by ``lambda`` (10 in the paper). Zero exactly
+    when both round trips are the identity.
+    """
+    return l1(real_a, cycled_a) + l1(real_b, cycled_b)

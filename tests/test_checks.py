@@ -120,3 +120,47 @@ def test_vae_loss_check_catches_sign_and_pixel_averaging():
         checks.check_vae_loss(flipped)
     with pytest.raises(AssertionError, match="averaged over pixels"):
         checks.check_vae_loss(averaged)
+
+
+# --------------------------------------------------------------------------- lesson 04
+
+
+def test_cycle_loss_check_wants_summed_l1_round_trips(capsys):
+    from keras import ops
+
+    from course import losses
+
+    checks.check_cycle_loss(losses.cycle_consistency_loss)
+    assert "Correct" in capsys.readouterr().out
+    mae = lambda x, y: ops.mean(ops.abs(x - y))  # noqa: E731
+    with pytest.raises(AssertionError, match="averaged"):
+        checks.check_cycle_loss(lambda a, ca, b, cb: (mae(a, ca) + mae(b, cb)) / 2)
+    with pytest.raises(AssertionError, match="squared"):
+        checks.check_cycle_loss(lambda a, ca, b, cb: ops.mean((a - ca) ** 2) + ops.mean((b - cb) ** 2))
+    with pytest.raises(AssertionError, match="non-zero"):
+        checks.check_cycle_loss(lambda a, ca, b, cb: mae(a, b) + mae(ca, cb))  # compares the wrong images
+
+
+def test_lsgan_check_catches_targets_and_scaling():
+    from keras import ops
+
+    from course import losses
+
+    checks.check_lsgan_losses(losses.lsgan_discriminator_loss, losses.lsgan_generator_loss)
+    unhalved = lambda r, f: ops.mean((r - 1) ** 2) + ops.mean(f ** 2)  # noqa: E731
+    with pytest.raises(AssertionError, match="halves"):
+        checks.check_lsgan_losses(unhalved, losses.lsgan_generator_loss)
+    with pytest.raises(AssertionError, match="target is 1"):
+        checks.check_lsgan_losses(losses.lsgan_discriminator_loss, lambda f: ops.mean(f ** 2))
+
+
+def test_instance_norm_check_catches_batch_statistics():
+    from keras import ops
+
+    def norm(axes):
+        return lambda x: (x - ops.mean(x, axis=axes, keepdims=True)) / ops.sqrt(
+            ops.var(x, axis=axes, keepdims=True) + 1e-5)
+
+    checks.check_instance_norm(norm((1, 2)))
+    with pytest.raises(AssertionError, match="BatchNorm"):
+        checks.check_instance_norm(norm((0, 1, 2)))
