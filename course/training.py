@@ -277,7 +277,9 @@ def fit_resumable(
             epochs=epochs,
             initial_epoch=done,
             validation_data=validation_data,
-            callbacks=[EpochTimer(), checkpoint, *(callbacks or [])],
+            # the caller's callbacks run before the checkpoint, so what they add to the logs
+            # (e.g. a per-epoch measurement) is kept in the history
+            callbacks=[EpochTimer(), *(callbacks or []), checkpoint],
             verbose=verbose,
         )
     return checkpoint.history
