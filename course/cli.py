@@ -14,7 +14,8 @@ from pathlib import Path
 from .errors import CourseError
 
 #: model name -> module with ``TrainConfig`` and ``train(cfg, out, resume=, data_dir=, verbose=)``
-MODELS = {"cnn": "course.models.cnn", "dcgan": "course.models.dcgan", "vae": "course.models.vae"}
+MODELS = {"cnn": "course.models.cnn", "dcgan": "course.models.dcgan", "vae": "course.models.vae",
+          "cyclegan": "course.models.cyclegan"}
 
 
 def _cmd_info(args) -> int:
@@ -48,9 +49,10 @@ def _cmd_train(args) -> int:
     fast = args.fast or config.fast_mode()
     if fast:
         config.set_fast_mode(True)
+    module = importlib.import_module(MODELS[args.model])
+    args.dataset = args.dataset or module.TrainConfig.dataset  # mnist, or mnist_m for cyclegan
     out = Path(args.out or f"runs/{args.model}-{args.dataset}")
     verbose = 1 if sys.stdout.isatty() else 2
-    module = importlib.import_module(MODELS[args.model])
     given = {"dataset": args.dataset, "epochs": args.epochs, "batch_size": args.batch_size, "seed": args.seed,
              "fast": fast, "latent_dim": args.latent_dim, "beta": args.beta, "iwae_k": args.iwae_k,
              "kl_warmup_epochs": args.kl_warmup}
@@ -115,7 +117,7 @@ def parser() -> argparse.ArgumentParser:
 
     train = sub.add_parser("train", help="train a model into a run folder")
     train.add_argument("model", choices=list(MODELS))
-    train.add_argument("--dataset", default="mnist")
+    train.add_argument("--dataset", help="default: mnist (cyclegan: mnist_m, its domain B)")
     train.add_argument("--epochs", type=int, help="epochs in all (a resumed run stops at this total)")
     train.add_argument("--batch-size", type=int)
     train.add_argument("--fast", action="store_true", help="small real subset, few epochs (also COURSE_FAST=1)")

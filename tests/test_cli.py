@@ -26,9 +26,10 @@ def test_bad_epochs_is_a_readable_error(capsys, tmp_path):
 def test_info_lists_every_dataset_and_its_sources(capsys, tmp_path):
     assert main(["info", "--data-dir", str(tmp_path)]) == 0
     out = capsys.readouterr().out
-    for name in ("mnist", "fashion_mnist", "cifar10", "synthetic_digits"):
+    for name in ("mnist", "fashion_mnist", "cifar10", "synthetic_digits", "mnist_m"):
         assert f"\n  {name}\n" in out
     assert "tensorflow" in out and "backend: tensorflow" in out and "gpus" in out
+    assert "built from mnist + cifar10" in out  # mnist_m is made, not downloaded
 
 
 def test_train_and_evaluate_on_synthetic_digits(tmp_path, capsys):
