@@ -321,6 +321,8 @@ def load_run_data(kind: str, cfg, data_dir=None) -> RunData:
         x_train, y_train = x_train[: limits.train_examples], y_train[: limits.train_examples]
         x_test, y_test = x_test[: limits.test_examples], y_test[: limits.test_examples]
         epochs, batch_size, cap = min(epochs, limits.epochs), min(batch_size, limits.batch_size), limits.test_examples
+    if getattr(cfg, "train_examples", None):
+        x_train, y_train = x_train[: cfg.train_examples], y_train[: cfg.train_examples]
     shape = data.spec(cfg.dataset).image_shape
     data.check_images(x_train, shape, f"{cfg.dataset} training images")
     return RunData(loaded, x_train, y_train, x_test, y_test, shape, epochs, batch_size, cap)

@@ -79,3 +79,12 @@ def test_train_writes_a_complete_run_folder_and_resumes(tmp_path):
     xs = data.synthetic_digits(8, seed=9)[0].astype("float32") / 255
     assert reloaded(xs).shape == (8, 10)
     assert math.isfinite(second["images_per_second"])
+
+
+def test_train_examples_caps_the_training_images(tmp_path):
+    from course.models import cnn
+
+    cfg = cnn.TrainConfig(dataset="synthetic_digits", epochs=1, batch_size=32, train_examples=200,
+                          validation_fraction=0.0)
+    metrics = cnn.train(cfg, tmp_path / "run", verbose=0)
+    assert metrics["examples"] == 200 and metrics["test_examples"] == 2000

@@ -76,3 +76,19 @@ def test_inception_fid_is_reported_or_its_absence_explained(monkeypatch):
     monkeypatch.setattr(metrics, "inception_features", lambda x: (rng.normal(size=(len(x), 3)), ""))
     present = dcgan._inception_fid(images, images)
     assert present["fid_inception"] >= 0 and "4 samples vs 4 real" in present["fid_inception_note"]
+
+
+def test_apply_in_batches_matches_predict_and_refuses_nothing():
+    import keras
+    import numpy as np
+    import pytest
+
+    from course import metrics
+
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
+    x = np.random.default_rng(0).normal(size=(7, 3)).astype("float32")
+    np.testing.assert_allclose(metrics.apply_in_batches(model, x, batch_size=3), model.predict(x, verbose=0),
+                               rtol=1e-5, atol=1e-6)
+    assert metrics.predict_classes(model, x, batch_size=2).shape == (7,)
+    with pytest.raises(ValueError, match="empty"):
+        metrics.apply_in_batches(model, x[:0])

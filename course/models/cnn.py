@@ -118,6 +118,7 @@ class TrainConfig:
     seed: int = 0
     fast: bool = False
     augment: str | None = None
+    train_examples: int | None = None  # train on the first N training images only (None: all)
 
 
 def train(cfg: TrainConfig, out: str | Path, *, resume: bool = False, data_dir=None, verbose="auto") -> dict:

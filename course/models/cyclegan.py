@@ -416,11 +416,12 @@ def to_grey(images: np.ndarray) -> np.ndarray:
 def translate(generator: keras.Model, images: np.ndarray, batch_size: int = 500) -> np.ndarray:
     """Run a generator on uint8 images (grey ones are copied to 3 channels); uint8 out."""
     from ..data import check_images, from_symmetric
+    from ..metrics import apply_in_batches
 
     x = to_domain_a(images)
     check_images(x, generator.input_shape[1:], "images to translate")
     x = x.astype(np.float32) / 127.5 - 1.0 if x.dtype == np.uint8 else x
-    return from_symmetric(generator.predict(x, batch_size=batch_size, verbose=0))
+    return from_symmetric(apply_in_batches(generator, x, batch_size))
 
 
 def load_generators(path: str | Path) -> tuple[keras.Model, keras.Model]:
@@ -590,8 +591,8 @@ def train(cfg: TrainConfig, out, *, resume: bool = False, data_dir=None, verbose
     baseline_a_to_b = metrics.accuracy(y_test, metrics.predict_classes(judge_b, domain_test_a))
     x_a = domain_test_a.astype(np.float32) / 127.5 - 1.0
     x_b = test_b.astype(np.float32) / 127.5 - 1.0
-    cycled_a = model.f.predict(model.g.predict(x_a, batch_size=500, verbose=0), batch_size=500, verbose=0)
-    cycled_b = model.g.predict(model.f.predict(x_b, batch_size=500, verbose=0), batch_size=500, verbose=0)
+    cycled_a = metrics.apply_in_batches(model.f, metrics.apply_in_batches(model.g, x_a))
+    cycled_b = metrics.apply_in_batches(model.g, metrics.apply_in_batches(model.f, x_b))
     cycle_a, cycle_b = float(np.mean(np.abs(cycled_a - x_a))), float(np.mean(np.abs(cycled_b - x_b)))
     examples = min(len(train_a), len(train_b))
     result = {
