@@ -288,7 +288,8 @@ class CycleGAN(keras.Model):
     def generator_losses(self, real_a, real_b, training=True):
         """Every generator-side term for a batch: a dict of scalars plus the fakes.
 
-        ``total = G_adv + F_adv + cycle_weight * cycle + identity_weight * identity``.
+        ``total = G_adv + F_adv + lambda_A * cycle_a + lambda_B * cycle_b + identity_weight * identity``
+        where ``cycle_a = E|F(G(a)) - a|`` and ``cycle_b = E|G(F(b)) - b|``; ``cycle`` is their sum.
         """
         fake_b = self.g(real_a, training=training)      # G: A -> B
         fake_a = self.f(real_b, training=training)      # F: B -> A
