@@ -7,13 +7,17 @@ and ``### END SOLUTION``. The student copy replaces every such region with
 drops all outputs. ``check`` fails when ``notebooks/`` differs from what
 ``build`` would write, when a student notebook holds solution text, or when a
 solution notebook was committed with outputs.
+
+Notebooks are read and written with the standard library only, in exactly the bytes
+``nbformat.writes`` produces (a test pins this), so an instructor can build and check
+student copies from a bare checkout, before installing TensorFlow.
 """
 from __future__ import annotations
 
+import copy
+import json
 import re
 from pathlib import Path
-
-import nbformat
 
 BEGIN = "### BEGIN SOLUTION"
 END = "### END SOLUTION"
@@ -52,43 +56,66 @@ def strip_solutions(source: str) -> tuple[str, bool]:
     return "\n".join(out), changed
 
 
-def _clean(cell) -> None:
-    if cell.cell_type == "code":
-        cell.outputs = []
-        cell.execution_count = None
-    for key in ("execution", "collapsed", "scrolled"):
-        cell.metadata.pop(key, None)
-
-
-def student_version(solution: nbformat.NotebookNode) -> nbformat.NotebookNode:
-    """The student copy of one solution notebook (the input is not changed)."""
-    nb = nbformat.from_dict(solution)
-    for index, cell in enumerate(nb.cells):
-        _clean(cell)
-        if cell.cell_type != "code":
-            continue
-        try:
-            cell.source, changed = strip_solutions(cell.source)
-        except ValueError as err:
-            raise ValueError(f"cell {index} ({cell.get('id', '?')}): {err}") from None
-        if changed:
-            tags = cell.metadata.setdefault("tags", [])
-            if STUDENT_TAG not in tags:
-                tags.append(STUDENT_TAG)
-    nb.metadata.pop("widgets", None)
+def read(path: str | Path) -> dict:
+    """A version-4 notebook as a dict, each cell's ``source`` joined into one string."""
+    path = Path(path)
+    try:
+        nb = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as err:
+        raise ValueError(f"{path} is not a readable notebook ({err})") from None
+    if not isinstance(nb, dict) or nb.get("nbformat") != 4 or not isinstance(nb.get("cells"), list):
+        raise ValueError(f"{path} is not a version-4 Jupyter notebook")
+    for cell in nb["cells"]:
+        if isinstance(cell.get("source"), list):
+            cell["source"] = "".join(cell["source"])
     return nb
 
 
-def _render(nb) -> str:
-    return nbformat.writes(nb, version=4) + "\n"
+def render(nb: dict) -> str:
+    """The file text of a notebook, as ``nbformat.writes(nb, version=4)`` writes it, plus a newline."""
+    nb = copy.deepcopy(nb)
+    for key in ("orig_nbformat", "orig_nbformat_minor", "signature"):  # transient, never stored
+        nb.get("metadata", {}).pop(key, None)
+    for cell in nb["cells"]:
+        cell.get("metadata", {}).pop("trusted", None)
+        if isinstance(cell.get("source"), str):
+            cell["source"] = cell["source"].splitlines(True)
+    return json.dumps(nb, indent=1, sort_keys=True, separators=(",", ": "), ensure_ascii=False) + "\n"
 
 
-def _solution_lines(solution: nbformat.NotebookNode) -> set[str]:
-    lines, inside = set(), False
-    for cell in solution.cells:
-        if cell.cell_type != "code":
+def _clean(cell: dict) -> None:
+    if cell.get("cell_type") == "code":
+        cell["outputs"] = []
+        cell["execution_count"] = None
+    for key in ("execution", "collapsed", "scrolled"):
+        cell.get("metadata", {}).pop(key, None)
+
+
+def student_version(solution: dict) -> dict:
+    """The student copy of one solution notebook (the input is not changed)."""
+    nb = copy.deepcopy(solution)
+    for index, cell in enumerate(nb["cells"]):
+        _clean(cell)
+        if cell.get("cell_type") != "code":
             continue
-        for line in cell.source.splitlines():
+        try:
+            cell["source"], changed = strip_solutions(cell["source"])
+        except ValueError as err:
+            raise ValueError(f"cell {index} ({cell.get('id', '?')}): {err}") from None
+        if changed:
+            tags = cell.setdefault("metadata", {}).setdefault("tags", [])
+            if STUDENT_TAG not in tags:
+                tags.append(STUDENT_TAG)
+    nb.get("metadata", {}).pop("widgets", None)
+    return nb
+
+
+def _solution_lines(solution: dict) -> set[str]:
+    lines, inside = set(), False
+    for cell in solution["cells"]:
+        if cell.get("cell_type") != "code":
+            continue
+        for line in cell["source"].splitlines():
             if _MARKER.match(line):
                 inside = True
             elif line.strip() == END:
@@ -109,8 +136,7 @@ def build(root: str | Path | None = None) -> list[Path]:
     (root / "notebooks").mkdir(exist_ok=True)
     written = []
     for solution, student in _pairs(root):
-        nb = nbformat.read(solution, as_version=4)
-        student.write_text(_render(student_version(nb)))
+        student.write_text(render(student_version(read(solution))), encoding="utf-8")
         written.append(student)
     return written
 
@@ -123,14 +149,14 @@ def check(root: str | Path | None = None) -> list[str]:
     if not pairs:
         problems.append(f"{root / 'solutions'} holds no notebooks")
     for solution, student in pairs:
-        nb = nbformat.read(solution, as_version=4)
-        if any(c.cell_type == "code" and (c.outputs or c.execution_count) for c in nb.cells):
+        nb = read(solution)
+        if any(c.get("cell_type") == "code" and (c.get("outputs") or c.get("execution_count")) for c in nb["cells"]):
             problems.append(f"{solution} carries outputs: clear them before committing")
-        expected = _render(student_version(nb))
+        expected = render(student_version(nb))
         if not student.is_file():
             problems.append(f"{student} is missing")
             continue
-        actual = student.read_text()
+        actual = student.read_text(encoding="utf-8")
         if actual != expected:
             problems.append(f"{student} differs from what {solution} generates")
         leaked = sorted(line for line in _solution_lines(nb) if line in actual)

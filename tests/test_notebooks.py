@@ -68,3 +68,26 @@ def test_check_flags_outputs_in_solutions_and_orphan_student_notebooks(tmp_path)
 
 def test_the_course_notebooks_are_in_sync():
     assert notebooks.check() == []
+
+
+def test_files_are_written_byte_for_byte_as_nbformat_writes_them(tmp_path):
+    """The stdlib reader/writer must agree with nbformat, and what it writes must validate."""
+    root = notebooks.project_root()
+    for path in sorted((root / "solutions").glob("*.ipynb")) + [None]:
+        solution = nbformat.read(path, as_version=4) if path else solution_notebook()
+        student = notebooks.student_version(solution)
+        text = notebooks.render(student)
+        assert text == nbformat.writes(nbformat.from_dict(student), version=4) + "\n"
+        nbformat.validate(nbformat.reads(text, as_version=4))
+        if path:  # reading a file gives back the same notebook as nbformat reads
+            assert notebooks.read(path) == nbformat.read(path, as_version=4)
+
+
+def test_a_file_that_is_not_a_notebook_is_a_clear_error(tmp_path):
+    bad = tmp_path / "x.ipynb"
+    bad.write_text('{"nbformat": 3, "worksheets": []}')
+    with pytest.raises(ValueError, match="not a version-4 Jupyter notebook"):
+        notebooks.read(bad)
+    bad.write_text("{ truncated")
+    with pytest.raises(ValueError, match="not a readable notebook"):
+        notebooks.read(bad)
