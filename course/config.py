@@ -42,8 +42,9 @@ FAST = {
     # test_examples also caps the number of generated samples that are scored
     "dcgan": FastLimits(train_examples=2048, test_examples=1000, epochs=2, batch_size=64),
     "vae": FastLimits(train_examples=3000, test_examples=1000, epochs=2, batch_size=64),
-    # per domain; CycleGAN steps are ~20x a DCGAN step's work
-    "cyclegan": FastLimits(train_examples=256, test_examples=500, epochs=2, batch_size=32),
+    # training digits before they are split into the two domains (256 each); CycleGAN
+    # steps are ~20x a DCGAN step's work
+    "cyclegan": FastLimits(train_examples=512, test_examples=500, epochs=2, batch_size=32),
     # the fast-mode lesson-01 classifier that later lessons score with (metrics.evaluator):
     # 84 steps of 32, enough to read digits (~0.9) at half the cost of the "cnn" limits
     "evaluator": FastLimits(train_examples=1500, test_examples=1000, epochs=2, batch_size=32),

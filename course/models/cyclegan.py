@@ -414,6 +414,14 @@ def to_grey(images: np.ndarray) -> np.ndarray:
     return np.round(images.astype(np.float32).mean(axis=-1, keepdims=True)).astype(np.uint8)
 
 
+def _symmetric(images: np.ndarray) -> np.ndarray:
+    """uint8 images -> float32 NumPy in [-1, 1] (``data.to_symmetric``); floats pass through."""
+    from ..data import to_symmetric
+
+    images = np.asarray(images)
+    return np.asarray(to_symmetric(images)) if images.dtype == np.uint8 else images
+
+
 def translate(generator: keras.Model, images: np.ndarray, batch_size: int = 500) -> np.ndarray:
     """Run a generator on uint8 images (grey ones are copied to 3 channels); uint8 out."""
     from ..data import check_images, from_symmetric
@@ -421,8 +429,7 @@ def translate(generator: keras.Model, images: np.ndarray, batch_size: int = 500)
 
     x = to_domain_a(images)
     check_images(x, generator.input_shape[1:], "images to translate")
-    x = x.astype(np.float32) / 127.5 - 1.0 if x.dtype == np.uint8 else x
-    return from_symmetric(apply_in_batches(generator, x, batch_size))
+    return from_symmetric(apply_in_batches(generator, _symmetric(x), batch_size))
 
 
 def load_generators(path: str | Path) -> tuple[keras.Model, keras.Model]:
@@ -467,11 +474,10 @@ class LabelPreservation(keras.callbacks.Callback):
 
 
 def side_by_side(model: CycleGAN, a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Rows ``a, G(a), F(G(a)), b, F(b), G(F(b))`` for uint8 domain images ``a`` and ``b``: (6n, H, W, 3) uint8."""
+    """Rows ``a, G(a), F(G(a)), b, F(b), G(F(b))`` for uint8 images ``a`` (grey or 3-channel) and ``b``: (6n, H, W, 3) uint8."""
     from ..data import from_symmetric
 
-    x_a = a.astype(np.float32) / 127.5 - 1.0
-    x_b = b.astype(np.float32) / 127.5 - 1.0
+    x_a, x_b = _symmetric(to_domain_a(a)), _symmetric(b)
     g_a = model.g(x_a, training=False)
     f_b = model.f(x_b, training=False)
     rows = [x_a, g_a, model.f(g_a, training=False), x_b, f_b, model.g(f_b, training=False)]
@@ -509,42 +515,50 @@ class TrainConfig:
 DOMAIN_A = "mnist"
 
 
-def _domains(cfg: TrainConfig, data_dir=None):
-    """Unpaired training images of A (MNIST) and B (``cfg.dataset``), and the aligned test splits."""
-    from .. import config, data
+def unpaired_domains(mnist_images: np.ndarray, mnist_m_images: np.ndarray, seed: int = 0):
+    """Training images of A and B from disjoint halves of the digits: ``(train_a, train_b)``.
 
-    if cfg.dataset != "mnist_m":
-        raise ShapeError(f"CycleGAN here translates between MNIST and mnist_m; got --dataset {cfg.dataset}. "
-                         "Use --dataset mnist_m.")
-    config.seed_everything(cfg.seed)
-    loaded_a = data.load(DOMAIN_A, data_dir=data_dir)
-    loaded_b = data.load(cfg.dataset, data_dir=data_dir)
-    (x_a, _), (test_a, y_test) = loaded_a
-    (x_b, _), (test_b, y_test_b) = loaded_b
-    if not np.array_equal(y_test, y_test_b):
-        raise ShapeError("the mnist_m test split is not built from the MNIST test digits")
-    half_a, half_b = data.unpaired_halves(len(x_a), seed=cfg.seed)  # no digit in both domains
-    train_a, train_b = to_domain_a(x_a[half_a]), x_b[half_b]
-    epochs, batch_size, cap = cfg.epochs, cfg.batch_size, None
-    if cfg.fast:
-        limits = config.FAST["cyclegan"]
-        train_a, train_b = train_a[: limits.train_examples], train_b[: limits.train_examples]
-        epochs, batch_size, cap = min(epochs, limits.epochs), min(batch_size, limits.batch_size), limits.test_examples
-    if cap:
-        test_a, test_b, y_test = test_a[:cap], test_b[:cap], y_test[:cap]
-    if min(len(train_a), len(train_b)) < batch_size:
-        raise ShapeError(f"{min(len(train_a), len(train_b))} training images per domain is less than one batch "
-                         f"of {batch_size}; lower --batch-size.")
-    return loaded_a, loaded_b, train_a, train_b, test_a, test_b, y_test, epochs, batch_size
+    ``mnist_m_images[i]`` is MNIST digit ``i`` on a photo, so A takes one random half of
+    the indices and B the other: no digit is seen in both domains. A is returned as
+    3-channel grey (:func:`to_domain_a`).
+    """
+    from .. import data
+
+    if len(mnist_images) != len(mnist_m_images):
+        raise ShapeError(f"{len(mnist_images)} MNIST images but {len(mnist_m_images)} MNIST-M images; "
+                         "MNIST-M must be built from the same digits.")
+    half_a, half_b = data.unpaired_halves(len(mnist_images), seed=seed)
+    return to_domain_a(mnist_images[half_a]), mnist_m_images[half_b]
 
 
-def _pairs(train_a, train_b, batch_size: int, seed: int) -> tf.data.Dataset:
+def unpaired_batches(train_a, train_b, batch_size: int, seed: int = 0) -> tf.data.Dataset:
     """Batches ``(a, b)`` in [-1, 1]: each domain shuffled on its own every epoch (unpaired)."""
     from .. import data
 
     streams = [data.pipeline(x, batch_size=batch_size, shuffle=True, seed=seed + i, scale="symmetric",
                              drop_remainder=True) for i, x in enumerate((train_a, train_b))]
     return tf.data.Dataset.zip(tuple(streams)).prefetch(tf.data.AUTOTUNE)
+
+
+def _domains(cfg: TrainConfig, data_dir=None):
+    """B (``cfg.dataset``) through the shared fast-mode rules, A (MNIST) from the same digits."""
+    from .. import data
+    from ..training import load_run_data
+
+    if cfg.dataset != "mnist_m":
+        raise ShapeError(f"CycleGAN here translates between MNIST and mnist_m; got --dataset {cfg.dataset}. "
+                         "Use --dataset mnist_m.")
+    d = load_run_data("cyclegan", cfg, data_dir)  # seeds; in fast mode keeps the first digits only
+    loaded_a = data.load(DOMAIN_A, data_dir=data_dir)
+    (x_a, _), (test_a, y_test) = loaded_a
+    test_a, y_test = test_a[: len(d.x_test)], y_test[: len(d.x_test)]
+    if not np.array_equal(y_test, d.y_test):
+        raise ShapeError("the mnist_m test split is not built from the MNIST test digits")
+    train_a, train_b = unpaired_domains(x_a[: len(d.x_train)], d.x_train, seed=cfg.seed)
+    if min(len(train_a), len(train_b)) < d.batch_size:
+        raise ShapeError(f"{min(len(train_a), len(train_b))} training images per domain is less than one batch "
+                         f"of {d.batch_size}; lower --batch-size.")
+    return loaded_a, d.loaded, train_a, train_b, to_domain_a(test_a), d.x_test, y_test, d.epochs, d.batch_size
 
 
 def train(cfg: TrainConfig, out, *, resume: bool = False, data_dir=None, verbose="auto") -> dict:
@@ -574,9 +588,9 @@ def train(cfg: TrainConfig, out, *, resume: bool = False, data_dir=None, verbose
     judge_a = metrics.evaluator(DOMAIN_A, fast=cfg.fast, data_dir=data_dir)  # the lesson-01 MNIST classifier
     monitor = min(cfg.monitor_examples, len(test_b))
     show = 8
-    grids = SampleGrid(lambda m: side_by_side(m, to_domain_a(test_a[:show]), test_b[:show]), run / "frames",
+    grids = SampleGrid(lambda m: side_by_side(m, test_a[:show], test_b[:show]), run / "frames",
                        latest=run / "samples.png", ncols=show)
-    history = fit_resumable(model, _pairs(train_a, train_b, batch_size, cfg.seed), epochs=epochs, run=run,
+    history = fit_resumable(model, unpaired_batches(train_a, train_b, batch_size, cfg.seed), epochs=epochs, run=run,
                             resume=resume, verbose=verbose,
                             callbacks=[LabelPreservation(test_b[:monitor], y_test[:monitor], judge_a), grids])
     write_gif(run / "frames", run / "progress.gif")
@@ -585,13 +599,11 @@ def train(cfg: TrainConfig, out, *, resume: bool = False, data_dir=None, verbose
             net.save(tmp)
 
     judge_b = metrics.evaluator(cfg.dataset, fast=cfg.fast, data_dir=data_dir)  # an MNIST-M classifier
-    domain_test_a = to_domain_a(test_a)
     b_to_a = label_preservation(model.f, test_b, y_test, judge_a, grey=True)
-    a_to_b = label_preservation(model.g, domain_test_a, y_test, judge_b)
+    a_to_b = label_preservation(model.g, test_a, y_test, judge_b)
     baseline = metrics.accuracy(y_test, metrics.predict_classes(judge_a, to_grey(test_b)))
-    baseline_a_to_b = metrics.accuracy(y_test, metrics.predict_classes(judge_b, domain_test_a))
-    x_a = domain_test_a.astype(np.float32) / 127.5 - 1.0
-    x_b = test_b.astype(np.float32) / 127.5 - 1.0
+    baseline_a_to_b = metrics.accuracy(y_test, metrics.predict_classes(judge_b, test_a))
+    x_a, x_b = _symmetric(test_a), _symmetric(test_b)
     cycled_a = metrics.apply_in_batches(model.f, metrics.apply_in_batches(model.g, x_a))
     cycled_b = metrics.apply_in_batches(model.g, metrics.apply_in_batches(model.f, x_b))
     cycle_a, cycle_b = float(np.mean(np.abs(cycled_a - x_a))), float(np.mean(np.abs(cycled_b - x_b)))
