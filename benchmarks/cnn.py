@@ -9,7 +9,7 @@ import os
 import platform
 import tempfile
 
-from course.models import cnn
+from course.jobs import cnn
 
 
 def main() -> None:

@@ -9,7 +9,7 @@ import argparse
 import os
 import tempfile
 
-from course.models import vae
+from course.jobs import vae
 
 
 def main() -> None:

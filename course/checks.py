@@ -5,7 +5,11 @@ work the same in Jupyter, Colab and the tests.
 """
 from __future__ import annotations
 
+import keras
 import numpy as np
+
+from . import losses
+from .models import dcgan
 
 
 def _ok(message: str) -> None:
@@ -39,8 +43,6 @@ def check_scale_images(scale_images) -> None:
 
 def check_classifier(build_fn) -> None:
     """Exercise 01.2: ``build_fn(input_shape, num_classes)`` returns a conv net that outputs logits."""
-    import keras
-
     model = build_fn((28, 28, 1), 10)
     if not isinstance(model, keras.Model):
         _fail(f"got a {type(model).__name__}, expected a keras.Model", "return keras.Model(inputs, outputs).")
@@ -96,8 +98,6 @@ def _logit_cases():
 
 def check_discriminator_loss(d_loss_fn) -> None:
     """Exercise 02.1: D's loss from logits: real -> 1, fake -> 0 (errata G6, G7)."""
-    from . import losses
-
     real, fake = _logit_cases()
     expected = float(losses.discriminator_loss(real, fake))
     value = float(np.asarray(d_loss_fn(real, fake)))
@@ -115,8 +115,6 @@ def check_discriminator_loss(d_loss_fn) -> None:
 
 def check_generator_loss(g_loss_fn) -> None:
     """Exercise 02.2: the non-saturating generator loss -E log sigmoid(D(G(z)))."""
-    from . import losses
-
     _, fake = _logit_cases()
     expected = float(losses.generator_loss(fake, "non_saturating"))
     try:
@@ -133,8 +131,6 @@ def check_generator_loss(g_loss_fn) -> None:
 
 def check_generator_update(update_fn) -> None:
     """Exercise 02.3: ``update_fn(gan, batch_size)`` updates G through D and leaves D alone (G3, G5)."""
-    from .models import dcgan
-
     gan = dcgan.make_dcgan((28, 28, 1), seed=0, learning_rate=1e-3)
     d_before = [w.copy() for w in gan.discriminator.get_weights()]
     g_before = [v.numpy().copy() for v in gan.generator.trainable_variables]
@@ -171,8 +167,6 @@ def check_reparameterize(sample_fn) -> None:
 
 def check_kl(kl_fn) -> None:
     """Exercise 03.2: analytic ``KL(N(mean, exp(log_var)) || N(0, I))`` per image (V3)."""
-    from . import losses
-
     mean = np.array([[0.0, 0.0], [1.0, -0.5]], "float32")
     log_var = np.array([[0.0, 0.0], [0.3, -1.0]], "float32")
     value = np.asarray(kl_fn(mean, log_var)).reshape(-1)
@@ -188,8 +182,6 @@ def check_kl(kl_fn) -> None:
 
 def check_vae_loss(loss_fn) -> None:
     """Exercise 03.3: ``loss_fn(x, logits, mean, log_var, beta)`` = batch mean of recon + beta * KL (V2, V5)."""
-    from . import losses
-
     rng = np.random.default_rng(0)
     x = (rng.random((4, 28, 28, 1)) < 0.3).astype("float32")
     logits = rng.normal(size=(4, 28, 28, 1)).astype("float32")

@@ -6,23 +6,23 @@ use) are printed as one readable message and exit with status 2, no traceback.
 from __future__ import annotations
 
 import argparse
-import importlib
 import json
 import sys
 from pathlib import Path
 
+from . import __version__, config, notebooks
 from .errors import CourseError
+from .jobs import JOBS, job_module
 
-#: model name -> module with ``TrainConfig`` and ``train(cfg, out, resume=, data_dir=, verbose=)``
-MODELS = {"cnn": "course.models.cnn", "dcgan": "course.models.dcgan", "vae": "course.models.vae",
-          "cyclegan": "course.models.cyclegan"}
+# The commands below import what needs NumPy or Keras when they run, so that
+# `notebooks build|check` works from a bare checkout with the standard library alone.
 
 
 def _cmd_info(args) -> int:
-    from . import config, data
+    from . import data
 
     report = config.device_report()
-    print("course", __import__("course").__version__)
+    print("course", __version__)
     for key in ("python", "tensorflow", "keras", "numpy", "backend"):
         print(f"{key:>11}: {report[key]}")
     print(f"{'gpus':>11}: {', '.join(report['gpus']) or 'none'}")
@@ -43,28 +43,69 @@ def _cmd_info(args) -> int:
     return 0
 
 
-def _cmd_train(args) -> int:
-    from . import config
+def _field_help(config_class) -> dict[str, str]:
+    """The comment written beside each field of a config dataclass: its ``--help`` text."""
+    import inspect
+    import re
 
-    fast = args.fast or config.fast_mode()
-    if fast:
-        config.set_fast_mode(True)
-    module = importlib.import_module(MODELS[args.model])
-    args.dataset = args.dataset or module.TrainConfig.dataset  # mnist, or mnist_m for cyclegan
-    out = Path(args.out or f"runs/{args.model}-{args.dataset}")
-    verbose = 1 if sys.stdout.isatty() else 2
-    given = {"dataset": args.dataset, "epochs": args.epochs, "batch_size": args.batch_size, "seed": args.seed,
-             "fast": fast, "latent_dim": args.latent_dim, "beta": args.beta, "iwae_k": args.iwae_k,
-             "kl_warmup_epochs": args.kl_warmup}
-    fields = module.TrainConfig.__dataclass_fields__
-    for name, value in given.items():
-        if value is not None and name not in fields:
-            raise CourseError(f"--{name.replace('_', '-')} does not apply to {args.model}.")
-    cfg = module.TrainConfig(**{k: v for k, v in given.items() if v is not None})
+    found = {}
+    for cls in reversed(config_class.__mro__[:-1]):
+        try:
+            source = inspect.getsource(cls)
+        except (OSError, TypeError):
+            continue
+        found.update(re.findall(r"^\s+(\w+): [^#\n]*#\s*(.+)$", source, re.M))
+    return found
+
+
+def _train_parser(model: str, config_class) -> argparse.ArgumentParser:
+    """``train MODEL``'s flags: the run's own, then one per field of the model's ``TrainConfig``."""
+    import dataclasses
+    import typing
+
+    p = argparse.ArgumentParser(prog=f"python -m course train {model}",
+                                description=f"Train a {model} into a run folder (settings: {config_class.__name__}).")
+    p.add_argument("--out", help="run folder (default: runs/MODEL-DATASET)")
+    p.add_argument("--resume", action="store_true", help="continue from the run folder's last checkpoint")
+    p.add_argument("--data-dir", help="folder with the official files (default: $COURSE_DATA_DIR)")
+    helps = _field_help(config_class)
+    hints = typing.get_type_hints(config_class)
+    for field in dataclasses.fields(config_class):
+        flag = "--" + field.name.replace("_", "-")
+        kind = hints[field.name]
+        options = [a for a in typing.get_args(kind) if a is not type(None)] or [kind]
+        kind = options[0] if len(options) == 1 else kind
+        text = f"{helps.get(field.name, '')} (default: {field.default})".strip()
+        if kind is bool:
+            action = "store_true" if field.name == "fast" else argparse.BooleanOptionalAction
+            p.add_argument(flag, action=action, default=None, help=text)
+        elif typing.get_origin(kind) is typing.Literal:
+            p.add_argument(flag, choices=typing.get_args(kind), default=None, help=text)
+        else:
+            p.add_argument(flag, type=kind if kind in (int, float, str) else str, default=None, metavar=field.name.upper(),
+                           help=text)
+    return p
+
+
+def _cmd_train(args) -> int:
     from . import data
 
+    module = job_module(args.model)
+    parser = _train_parser(args.model, module.TrainConfig)
+    given, unknown = parser.parse_known_args(args.options)
+    if unknown:
+        flags = ", ".join(a for a in unknown if a.startswith("--")) or " ".join(unknown)
+        raise CourseError(f"{flags} does not apply to {args.model}; `python -m course train {args.model} --help` "
+                          "lists its flags.")
+    settings = {k: v for k, v in vars(given).items() if v is not None and k not in ("out", "resume", "data_dir")}
+    settings["fast"] = bool(settings.get("fast")) or config.fast_mode()
+    if settings["fast"]:
+        config.set_fast_mode(True)
+    cfg = module.TrainConfig(**settings)
     data.spec(cfg.dataset)  # an unknown dataset fails here, before anything is built
-    metrics = module.train(cfg, out, resume=args.resume, data_dir=args.data_dir, verbose=verbose)
+    out = Path(given.out or f"runs/{args.model}-{cfg.dataset}")
+    verbose = 1 if sys.stdout.isatty() else 2
+    metrics = module.train(cfg, out, resume=given.resume, data_dir=given.data_dir, verbose=verbose)
     print(json.dumps({k: v for k, v in metrics.items() if k != "config"}, indent=2))
     print(f"Wrote {out}/: {', '.join(sorted(p.name for p in out.iterdir()))}")
     return 0
@@ -72,8 +113,9 @@ def _cmd_train(args) -> int:
 
 def _cmd_evaluate(args) -> int:
     from . import data
-    from .metrics import accuracy, predict_classes
-    from .models.cnn import load_classifier
+    from .evaluation import predict_classes
+    from .jobs.cnn import load_classifier
+    from .metrics import accuracy
 
     run = Path(args.run)
     meta = json.loads((run / "metrics.json").read_text()) if (run / "metrics.json").is_file() else {}
@@ -90,8 +132,6 @@ def _cmd_evaluate(args) -> int:
 
 
 def _cmd_notebooks(args) -> int:
-    from . import notebooks
-
     root = Path(args.root) if args.root else None
     if args.action == "build":
         for path in notebooks.build(root):
@@ -115,21 +155,10 @@ def parser() -> argparse.ArgumentParser:
     info.add_argument("--data-dir", help="folder with the official files (default: $COURSE_DATA_DIR)")
     info.set_defaults(func=_cmd_info)
 
-    train = sub.add_parser("train", help="train a model into a run folder")
-    train.add_argument("model", choices=list(MODELS))
-    train.add_argument("--dataset", help="default: mnist (cyclegan: mnist_m, its domain B)")
-    train.add_argument("--epochs", type=int, help="epochs in all (a resumed run stops at this total)")
-    train.add_argument("--batch-size", type=int)
-    train.add_argument("--fast", action="store_true", help="small real subset, few epochs (also COURSE_FAST=1)")
-    train.add_argument("--out", help="run folder (default runs/MODEL-DATASET)")
-    train.add_argument("--resume", action="store_true", help="continue from the run folder's last checkpoint")
-    train.add_argument("--seed", type=int, default=0)
-    train.add_argument("--data-dir", help="folder with the official files (default: $COURSE_DATA_DIR)")
-    vae = train.add_argument_group("vae only")
-    vae.add_argument("--latent-dim", type=int, help="size of the latent code (default 32)")
-    vae.add_argument("--beta", type=float, help="weight of the KL term (default 1)")
-    vae.add_argument("--kl-warmup", type=int, help="epochs over which beta rises from 0 (default 0: none)")
-    vae.add_argument("--iwae-k", type=int, help="samples per image for the importance-weighted bound (default 50)")
+    train = sub.add_parser("train", help="train a model into a run folder (`train MODEL --help` lists its flags)",
+                           add_help=False)
+    train.add_argument("model", choices=list(JOBS))
+    train.add_argument("options", nargs=argparse.REMAINDER, help="the model's flags")
     train.set_defaults(func=_cmd_train)
 
     ev = sub.add_parser("evaluate", help="re-measure a trained classifier (cnn) run on its test set")
@@ -145,21 +174,9 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
-def _check_positive(args) -> None:
-    for flag in ("epochs", "batch_size", "latent_dim", "iwae_k"):
-        value = getattr(args, flag, None)
-        if value is not None and value < 1:
-            raise CourseError(f"--{flag.replace('_', '-')} must be at least 1, got {value}.")
-    for flag in ("beta", "kl_warmup"):
-        value = getattr(args, flag, None)
-        if value is not None and value < 0:
-            raise CourseError(f"--{flag.replace('_', '-')} must not be negative, got {value}.")
-
-
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     try:
-        _check_positive(args)
         return args.func(args)
     except CourseError as err:
         print(f"error: {err}", file=sys.stderr)

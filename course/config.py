@@ -11,6 +11,7 @@ import os
 import platform
 import sys
 from dataclasses import dataclass
+from pathlib import Path
 
 _TRUE = {"1", "true", "yes", "on"}
 
@@ -45,10 +46,15 @@ FAST = {
     # training digits before they are split into the two domains (256 each); CycleGAN
     # steps are ~20x a DCGAN step's work
     "cyclegan": FastLimits(train_examples=512, test_examples=500, epochs=2, batch_size=32),
-    # the fast-mode lesson-01 classifier that later lessons score with (metrics.evaluator):
+    # the fast-mode lesson-01 classifier that later lessons score with (jobs.evaluators):
     # 84 steps of 32, enough to read digits (~0.9) at half the cost of the "cnn" limits
     "evaluator": FastLimits(train_examples=1500, test_examples=1000, epochs=2, batch_size=32),
 }
+
+
+def cache_dir() -> Path:
+    """Where trained evaluators are kept: ``$COURSE_CACHE_DIR`` or ``~/.cache/course``."""
+    return Path(os.environ.get("COURSE_CACHE_DIR") or Path.home() / ".cache" / "course")
 
 
 def seed_everything(seed: int) -> None:

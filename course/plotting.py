@@ -12,6 +12,8 @@ from typing import Sequence
 
 import numpy as np
 
+from .io import atomic_path
+
 
 def _as_uint8(images) -> np.ndarray:
     x = np.asarray(images)
@@ -43,8 +45,6 @@ def grid_image(images, ncols: int = 10, pad: int = 2) -> np.ndarray:
 def save_png(path, picture: np.ndarray, scale: int = 2) -> Path:
     """Write a uint8 picture as PNG (grey when it has one channel), enlarged ``scale`` times."""
     import imageio.v3 as iio
-
-    from .training import atomic_path
 
     pic = np.asarray(picture)
     if scale > 1:

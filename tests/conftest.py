@@ -54,6 +54,7 @@ def write_cifar_folder(folder, n=6, seed=0):
 def no_data_env(monkeypatch, tmp_path):
     """No COURSE_DATA_DIR, no Debian folder, no keras.datasets: every source fails."""
     from course import data
+    from course.data import loading
 
     monkeypatch.delenv("COURSE_DATA_DIR", raising=False)
     monkeypatch.setattr(data, "DEBIAN_FASHION_DIR", tmp_path / "no-debian")
@@ -64,5 +65,5 @@ def no_data_env(monkeypatch, tmp_path):
     def offline(ds):
         raise OSError("URL fetch failure: no network")
 
-    monkeypatch.setattr(data, "_load_keras", offline)
+    monkeypatch.setattr(loading, "_load_keras", offline)
     return tmp_path

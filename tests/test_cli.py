@@ -99,3 +99,30 @@ def test_a_missing_dependency_is_one_readable_error(monkeypatch, capsys):
     assert main(["info"]) == 2
     err = capsys.readouterr().err
     assert "keras is not installed" in err and "pip install -r requirements.txt" in err
+
+
+def test_every_recipe_setting_is_a_flag_with_its_choices(capsys):
+    """The flags come from each job's TrainConfig, so no setting is out of reach of the command line."""
+    with pytest.raises(SystemExit):
+        main(["train", "cyclegan", "--help"])
+    text = capsys.readouterr().out
+    for flag in ("--generator {unet,resnet}", "--cycle-weight-b", "--identity-weight", "--pool-size",
+                 "--jit-compile, --no-jit-compile", "--epochs", "--resume", "--out"):
+        assert flag in text, flag
+    assert "lambda of the B->A->B round trip" in text  # the comment beside the field is its help
+
+
+def test_configs_refuse_bad_settings_by_name():
+    from course.errors import CourseError
+    from course.jobs import cnn, cyclegan, vae
+
+    with pytest.raises(CourseError, match="--augment must be one of none, flip, flip_shift"):
+        cnn.TrainConfig(augment="sideways")
+    with pytest.raises(CourseError, match="--identity-weight must not be negative"):
+        cyclegan.TrainConfig(identity_weight=-1.0)
+    with pytest.raises(CourseError, match="--latent-dim must be int"):
+        vae.TrainConfig(latent_dim="32")
+    with pytest.raises(CourseError, match="--learning-rate must be positive"):
+        vae.TrainConfig(learning_rate=0.0)
+    assert vae.TrainConfig(beta=2).beta == 2.0 and isinstance(vae.TrainConfig(beta=2).beta, float)
+    assert cnn.TrainConfig(augment=None).augment is None

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from course import data
+from course.jobs import cnn as cnn_job
 from course.models import cnn
 
 
@@ -57,8 +58,8 @@ def test_validation_split_is_disjoint_from_training():
 
 def test_train_writes_a_complete_run_folder_and_resumes(tmp_path):
     """Guards C3 too: a run reports accuracy on the separate test split."""
-    cfg = cnn.TrainConfig(dataset="synthetic_digits", epochs=1, fast=True)
-    first = cnn.train(cfg, tmp_path, verbose=0)
+    cfg = cnn_job.TrainConfig(dataset="synthetic_digits", epochs=1, fast=True)
+    first = cnn_job.train(cfg, tmp_path, verbose=0)
     for name in ("metrics.json", "history.csv", "model.keras", "curves.png", "confusion_matrix.png",
                  "checkpoints/state.json"):
         assert (tmp_path / name).is_file(), name
@@ -68,23 +69,21 @@ def test_train_writes_a_complete_run_folder_and_resumes(tmp_path):
     assert first["epochs"] == 1 and first["test_examples"] == 2000 and first["examples"] == 2700
 
     cfg.epochs = 2
-    second = cnn.train(cfg, tmp_path, resume=True, verbose=0)
+    second = cnn_job.train(cfg, tmp_path, resume=True, verbose=0)
     assert second["epochs"] == 2
     history = (tmp_path / "history.csv").read_text().splitlines()
     assert [row.split(",")[0] for row in history[1:]] == ["1", "2"]
     assert second["test_accuracy"] > 0.5
     assert json.loads((tmp_path / "metrics.json").read_text())["epochs"] == 2
     # the saved model loads with safe mode on and predicts the same logits
-    reloaded = cnn.load_classifier(tmp_path)
+    reloaded = cnn_job.load_classifier(tmp_path)
     xs = data.synthetic_digits(8, seed=9)[0].astype("float32") / 255
     assert reloaded(xs).shape == (8, 10)
     assert math.isfinite(second["images_per_second"])
 
 
 def test_train_examples_caps_the_training_images(tmp_path):
-    from course.models import cnn
-
-    cfg = cnn.TrainConfig(dataset="synthetic_digits", epochs=1, batch_size=32, train_examples=200,
-                          validation_fraction=0.0)
-    metrics = cnn.train(cfg, tmp_path / "run", verbose=0)
+    cfg = cnn_job.TrainConfig(dataset="synthetic_digits", epochs=1, batch_size=32, train_examples=200,
+                              validation_fraction=0.0)
+    metrics = cnn_job.train(cfg, tmp_path / "run", verbose=0)
     assert metrics["examples"] == 200 and metrics["test_examples"] == 2000

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from course import data, losses, training
+from course import data, losses, runs
 from course.errors import DataError, ShapeError
 from course.models import cyclegan as cg
 
@@ -226,9 +226,9 @@ def test_a_short_run_lowers_the_cycle_loss():
 
 def test_resume_restores_all_four_optimizers_and_the_pools(tmp_path):
     model = _small(seed=0)
-    training.fit_resumable(model, _pairs(), epochs=1, run=tmp_path, verbose=0)
+    runs.fit_resumable(model, _pairs(), epochs=1, run=tmp_path, verbose=0)
     fresh = _small(seed=7)
-    done, history = training.restore(fresh, training.RunFolder(tmp_path))
+    done, history = runs.restore(fresh, runs.RunFolder(tmp_path))
     assert done == 1 and len(history["cycle"]) == 1
     for old, new in zip(model.optimizers, fresh.optimizers):
         assert int(new.iterations) == int(old.iterations) == 4
@@ -270,7 +270,9 @@ def test_train_cyclegan_fast_writes_every_file_and_resumes(tmp_path, monkeypatch
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["epochs"] == 2 and len(metrics["b_to_a_accuracy_by_epoch"]) == 2
     assert (out / "frames" / "epoch-0001.png").read_bytes() == frame
-    g, f = cg.load_generators(out)
+    from course.jobs.cyclegan import load_generators
+
+    g, f = load_generators(out)
     assert cg.translate(f, data.load("mnist_m", data_dir=tmp_path / "data").test[0][:3]).shape == (3, 28, 28, 3)
 
 

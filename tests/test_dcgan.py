@@ -7,7 +7,7 @@ import keras
 import numpy as np
 import pytest
 
-from course import data, training
+from course import data, runs
 from course.errors import ShapeError
 from course.models import dcgan
 
@@ -100,9 +100,9 @@ def test_resume_restores_both_networks_and_both_optimizers(tmp_path):
     x, _ = data.synthetic_digits(256, seed=0)
     ds = data.pipeline(x, batch_size=32, scale="symmetric", drop_remainder=True)
     gan = dcgan.make_dcgan((28, 28, 1), seed=0)
-    training.fit_resumable(gan, ds, epochs=1, run=tmp_path, verbose=0)
+    runs.fit_resumable(gan, ds, epochs=1, run=tmp_path, verbose=0)
     fresh = dcgan.make_dcgan((28, 28, 1), seed=7)
-    done, history = training.restore(fresh, training.RunFolder(tmp_path))
+    done, history = runs.restore(fresh, runs.RunFolder(tmp_path))
     assert done == 1 and len(history["d_loss"]) == 1
     for old, new in ((gan.d_optimizer, fresh.d_optimizer), (gan.g_optimizer, fresh.g_optimizer)):
         assert int(new.iterations) == int(old.iterations) == 8
@@ -174,9 +174,11 @@ def test_mirrored_strategy_on_two_logical_cpus():
 
 
 def test_sample_and_load_generator_in_two_lines(tmp_path):
+    from course.jobs.dcgan import load_generator
+
     g = dcgan.build_generator((28, 28, 1))
     g.save(tmp_path / "generator.keras")
-    generator = dcgan.load_generator(tmp_path)
+    generator = load_generator(tmp_path)
     images = dcgan.sample(generator, 5)
     assert images.shape == (5, 28, 28, 1) and images.dtype == np.uint8
     np.testing.assert_array_equal(images, dcgan.sample(generator, 5))  # fixed seed, same samples

@@ -64,31 +64,30 @@ def test_class_histogram_counts_fractions():
 
 
 def test_inception_fid_is_reported_or_its_absence_explained(monkeypatch):
-    from course.models import dcgan
+    from course.jobs import dcgan
 
     images = np.zeros((4, 32, 32, 3), np.uint8)
-    monkeypatch.setattr(metrics, "inception_features", lambda x: (None, "weights could not be loaded (offline)"))
+    monkeypatch.setattr(dcgan, "inception_features", lambda x: (None, "weights could not be loaded (offline)"))
     missing = dcgan._inception_fid(images, images)
     assert missing["fid_inception"] is None and "offline" in missing["fid_inception_note"]
     assert "only fid_classifier" in missing["fid_inception_note"]
 
     rng = np.random.default_rng(0)
-    monkeypatch.setattr(metrics, "inception_features", lambda x: (rng.normal(size=(len(x), 3)), ""))
+    monkeypatch.setattr(dcgan, "inception_features", lambda x: (rng.normal(size=(len(x), 3)), ""))
     present = dcgan._inception_fid(images, images)
     assert present["fid_inception"] >= 0 and "4 samples vs 4 real" in present["fid_inception_note"]
 
 
 def test_apply_in_batches_matches_predict_and_refuses_nothing():
     import keras
-    import numpy as np
-    import pytest
 
-    from course import metrics
+    from course.evaluation import predict_classes
+    from course.models.base import apply_in_batches
 
     model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
     x = np.random.default_rng(0).normal(size=(7, 3)).astype("float32")
-    np.testing.assert_allclose(metrics.apply_in_batches(model, x, batch_size=3), model.predict(x, verbose=0),
+    np.testing.assert_allclose(apply_in_batches(model, x, batch_size=3), model.predict(x, verbose=0),
                                rtol=1e-5, atol=1e-6)
-    assert metrics.predict_classes(model, x, batch_size=2).shape == (7,)
+    assert predict_classes(model, x, batch_size=2).shape == (7,)
     with pytest.raises(ValueError, match="empty"):
-        metrics.apply_in_batches(model, x[:0])
+        apply_in_batches(model, x[:0])

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from course import data, losses, training
+from course import data, evaluation, losses, runs
 from course.errors import ShapeError
 from course.models import vae as vae_mod
 
@@ -135,9 +135,9 @@ def test_a_few_epochs_lower_the_test_nll(tmp_path):
     x, _ = data.synthetic_digits(1024, seed=0)
     x_test = vae_mod.binarize_fixed(data.synthetic_digits(200, seed=1)[0])
     model = vae_mod.make_vae(latent_dim=8, seed=0)
-    before = vae_mod.evaluate_nats(model, x_test, iwae_k=5)
+    before = evaluation.evaluate_nats(model, x_test, iwae_k=5)
     model.fit(data.pipeline(x, batch_size=64, shuffle=True, seed=0), epochs=2, verbose=0, shuffle=False)
-    after = vae_mod.evaluate_nats(model, x_test, iwae_k=5)
+    after = evaluation.evaluate_nats(model, x_test, iwae_k=5)
     assert after["test_nll_nats"] < before["test_nll_nats"] - 100
     assert after["test_iwae_nats"] <= after["test_nll_nats"] + 0.5
 
@@ -146,9 +146,9 @@ def test_resume_restores_weights_optimizer_beta_and_noise(tmp_path):
     x, _ = data.synthetic_digits(128, seed=0)
     ds = data.pipeline(x, batch_size=32)
     model = vae_mod.make_vae(latent_dim=4, beta=0.5, seed=0)
-    training.fit_resumable(model, ds, epochs=1, run=tmp_path, verbose=0)
+    runs.fit_resumable(model, ds, epochs=1, run=tmp_path, verbose=0)
     fresh = vae_mod.make_vae(latent_dim=4, beta=1.0, seed=9)
-    assert training.restore(fresh, training.RunFolder(tmp_path))[0] == 1
+    assert runs.restore(fresh, runs.RunFolder(tmp_path))[0] == 1
     assert int(fresh.optimizer.iterations) == 4 and float(fresh.beta) == 0.5
     for a, b in zip(model.get_weights(), fresh.get_weights()):
         np.testing.assert_array_equal(a, b)

@@ -8,16 +8,10 @@ building block of generators and discriminators.
 """
 from __future__ import annotations
 
-import math
-from dataclasses import asdict, dataclass
-from pathlib import Path
-
 import keras
 from keras import layers
 
 from .. import data
-from ..metrics import accuracy, predict_classes
-from ..training import RunFolder, atomic_path, fit_resumable, load_run_data, run_record, write_json_atomic
 
 #: BatchNorm momentum. Keras' default (0.99) lets the moving statistics lag far
 #: behind in short runs: a 2-epoch run then scores badly at test time although its
@@ -104,85 +98,3 @@ def compile_classifier(model: keras.Model, total_steps: int, learning_rate: floa
 def feature_extractor(model: keras.Model) -> keras.Model:
     """A model mapping images to the classifier's penultimate ``features`` (used by later lessons)."""
     return keras.Model(model.inputs, model.get_layer("features").output, name=f"{model.name}_features")
-
-
-@dataclass
-class TrainConfig:
-    """Settings of one classifier run (the command line's flags)."""
-
-    dataset: str = "mnist"
-    epochs: int = 10
-    batch_size: int = 128
-    learning_rate: float = 2e-3
-    validation_fraction: float = 0.1
-    seed: int = 0
-    fast: bool = False
-    augment: str | None = None
-    train_examples: int | None = None  # train on the first N training images only (None: all)
-
-
-def train(cfg: TrainConfig, out: str | Path, *, resume: bool = False, data_dir=None, verbose="auto") -> dict:
-    """Train a classifier into the run folder ``out``; returns (and writes) ``metrics.json``.
-
-    Holds out ``validation_fraction`` of the training images for the curves and
-    touches the test set once, at the end (erratum C3). With ``cfg.fast`` the data
-    and epochs shrink to :data:`course.config.FAST` ``["cnn"]``.
-    """
-    d = load_run_data("cnn", cfg, data_dir)
-    loaded, x_train, y_train, x_test, y_test = d.loaded, d.x_train, d.y_train, d.x_test, d.y_test
-    epochs, batch_size = d.epochs, d.batch_size
-    (x_fit, y_fit), (x_val, y_val) = data.split(x_train, y_train, cfg.validation_fraction, cfg.seed)
-    train_ds = data.pipeline(x_fit, y_fit, batch_size=batch_size, shuffle=True, seed=cfg.seed)
-    val_ds = data.pipeline(x_val, y_val, batch_size=512) if len(x_val) else None
-
-    model = classifier_for(cfg.dataset, cfg.augment)
-    compile_classifier(model, total_steps=epochs * math.ceil(len(x_fit) / batch_size),
-                       learning_rate=cfg.learning_rate)
-    run = RunFolder(out)
-    history = fit_resumable(model, train_ds, epochs=epochs, run=run, resume=resume,
-                            validation_data=val_ds, verbose=verbose)
-
-    test_loss, test_acc = model.evaluate(data.pipeline(x_test, y_test, batch_size=512), verbose=0)
-    with atomic_path(run / "model.keras") as tmp:
-        model.save(tmp)
-    metrics = {
-        **run_record("cnn", cfg, loaded.source, history, examples=len(x_fit), batch_size=batch_size),
-        "validation_examples": int(len(x_val)),
-        "test_examples": int(len(x_test)),
-        "parameters": int(model.count_params()),
-        "test_accuracy": round(float(test_acc), 4),
-        "test_loss": round(float(test_loss), 4),
-        "config": asdict(cfg),
-    }
-    write_json_atomic(run / "metrics.json", metrics)
-    _save_figures(model, history, x_test, y_test, loaded.class_names, run)
-    return metrics
-
-
-def _save_figures(model, history, x_test, y_test, class_names, run: RunFolder) -> None:
-    import matplotlib.pyplot as plt  # figures are saved and closed, never shown
-
-    from ..metrics import confusion_matrix
-    from ..plotting import plot_confusion_matrix, plot_history
-
-    fig = plot_history(history, keys=["loss", "accuracy"])
-    fig.savefig(run / "curves.png", dpi=100)
-    plt.close(fig)
-    pred = predict_classes(model, x_test)
-    fig = plot_confusion_matrix(confusion_matrix(y_test, pred, len(class_names)), class_names,
-                                title=f"test accuracy {accuracy(y_test, pred):.4f}")
-    fig.savefig(run / "confusion_matrix.png", dpi=100)
-    plt.close(fig)
-
-
-def load_classifier(path: str | Path) -> keras.Model:
-    """Load a saved classifier (``model.keras`` or its run folder), with safe mode on."""
-    from ..training import load_saved_model
-
-    return load_saved_model(path, "model.keras", "cnn")
-
-
-__all__ = [
-    "BN_MOMENTUM", "TrainConfig", "augmentation", "build_classifier", "classifier_for",
-    "compile_classifier", "conv_block", "feature_extractor", "load_classifier", "train",
-]

@@ -18,18 +18,15 @@ recipe (:func:`make_cyclegan`) weights the B->A->B round trip 1, because B -> A 
 photo away and that round trip can only be kept by hiding the photo in F(b). :class:`CycleGAN` owns four optimizers (G, F,
 D_A, D_B) and one ``train_step`` that updates each on its own variable list.
 Both domains are 28x28x3 here: MNIST's grey is copied to three channels
-(:func:`to_domain_a`) so that the identity term can feed each generator an image of
+(:func:`course.data.to_domain_a`) so that the identity term can feed each generator an image of
 the domain it produces.
 
-Two lines to translate with a trained run::
+Two lines to translate with a trained run (the train job is :mod:`course.jobs.cyclegan`)::
 
-    g, f = cyclegan.load_generators("runs/cyclegan-mnist_m")
+    g, f = course.jobs.cyclegan.load_generators("runs/cyclegan-mnist_m")
     mnist_like = cyclegan.translate(f, mnist_m_images)       # uint8, (N, 28, 28, 3)
 """
 from __future__ import annotations
-
-import math
-from pathlib import Path
 
 import keras
 import numpy as np
@@ -37,8 +34,9 @@ import tensorflow as tf
 from keras import layers, ops
 
 from .. import losses
+from ..data import check_images, from_symmetric, to_domain_a, to_symmetric
 from ..errors import ShapeError
-from ..training import SavesNoiseState
+from .base import SavesNoiseState, apply_in_batches
 
 IMAGE_SHAPE = (28, 28, 3)
 
@@ -400,233 +398,23 @@ def make_cyclegan(image_shape=IMAGE_SHAPE, *, steps_per_epoch: int = 100, epochs
 # --------------------------------------------------------------------------- images in and out
 
 
-def to_domain_a(images: np.ndarray) -> np.ndarray:
-    """Grey MNIST ``(N, H, W, 1)`` -> domain A ``(N, H, W, 3)`` (the grey copied to each channel)."""
-    images = np.asarray(images)
-    if images.ndim != 4 or images.shape[-1] not in (1, 3):
-        raise ShapeError(f"expected images (N, H, W, 1) or (N, H, W, 3), got {images.shape}")
-    return images if images.shape[-1] == 3 else np.repeat(images, 3, axis=-1)
-
-
-def to_grey(images: np.ndarray) -> np.ndarray:
-    """uint8 ``(N, H, W, 3)`` -> uint8 ``(N, H, W, 1)``, the mean of the channels (for the MNIST classifier)."""
-    images = np.asarray(images)
-    return np.round(images.astype(np.float32).mean(axis=-1, keepdims=True)).astype(np.uint8)
-
-
 def _symmetric(images: np.ndarray) -> np.ndarray:
     """uint8 images -> float32 NumPy in [-1, 1] (``data.to_symmetric``); floats pass through."""
-    from ..data import to_symmetric
-
     images = np.asarray(images)
     return np.asarray(to_symmetric(images)) if images.dtype == np.uint8 else images
 
 
 def translate(generator: keras.Model, images: np.ndarray, batch_size: int = 500) -> np.ndarray:
     """Run a generator on uint8 images (grey ones are copied to 3 channels); uint8 out."""
-    from ..data import check_images, from_symmetric
-    from ..metrics import apply_in_batches
-
     x = to_domain_a(images)
     check_images(x, generator.input_shape[1:], "images to translate")
     return from_symmetric(apply_in_batches(generator, _symmetric(x), batch_size))
 
 
-def load_generators(path: str | Path) -> tuple[keras.Model, keras.Model]:
-    """``(G, F)`` from a run folder (``G_A_to_B.keras``, ``F_B_to_A.keras``), safe mode on."""
-    from ..training import load_saved_model
-
-    return (load_saved_model(path, "G_A_to_B.keras", "cyclegan"),
-            load_saved_model(path, "F_B_to_A.keras", "cyclegan"))
-
-
-def steps_per_epoch(n_images: int, batch_size: int) -> int:
-    return max(1, math.floor(n_images / batch_size))
-
-
-# --------------------------------------------------------------------------- measuring a translation
-
-
-def label_preservation(generator: keras.Model, images: np.ndarray, labels: np.ndarray, judge: keras.Model,
-                       grey: bool = False, batch_size: int = 500) -> float:
-    """Accuracy of the classifier ``judge`` on ``generator(images)`` against the source digits' labels.
-
-    A translation that keeps the digit keeps its label. ``grey=True`` averages the
-    channels first, for a classifier of grey images (the MNIST one, judging F(b)).
-    """
-    from ..metrics import accuracy, predict_classes
-
-    translated = translate(generator, images, batch_size=batch_size)
-    return accuracy(labels, predict_classes(judge, to_grey(translated) if grey else translated))
-
-
-class LabelPreservation(keras.callbacks.Callback):
-    """After every epoch, log ``b_to_a_accuracy``: the MNIST classifier's accuracy on F(b)
-    for fixed test images, so history.csv shows the translation improving."""
-
-    def __init__(self, images_b: np.ndarray, labels: np.ndarray, judge: keras.Model, key: str = "b_to_a_accuracy"):
-        super().__init__()
-        self.images_b, self.labels, self.judge, self.key = images_b, labels, judge, key
-
-    def on_epoch_end(self, epoch, logs=None):
-        if logs is not None:
-            logs[self.key] = label_preservation(self.model.f, self.images_b, self.labels, self.judge, grey=True)
-
-
 def side_by_side(model: CycleGAN, a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Rows ``a, G(a), F(G(a)), b, F(b), G(F(b))`` for uint8 images ``a`` (grey or 3-channel) and ``b``: (6n, H, W, 3) uint8."""
-    from ..data import from_symmetric
-
     x_a, x_b = _symmetric(to_domain_a(a)), _symmetric(b)
     g_a = model.g(x_a, training=False)
     f_b = model.f(x_b, training=False)
     rows = [x_a, g_a, model.f(g_a, training=False), x_b, f_b, model.g(f_b, training=False)]
     return np.concatenate([from_symmetric(r) for r in rows])
-
-
-# --------------------------------------------------------------------------- the train job
-
-from dataclasses import asdict, dataclass  # noqa: E402
-
-
-@dataclass
-class TrainConfig:
-    """Settings of one CycleGAN run (the command line's flags)."""
-
-    dataset: str = "mnist_m"
-    epochs: int = 24
-    batch_size: int = 32
-    learning_rate: float = 5e-4
-    generator: str = "unet"
-    width: int = 16
-    residual_blocks: int = 1
-    d_width: int = 32
-    cycle_weight: float = 10.0  # lambda of the A->B->A round trip
-    cycle_weight_b: float | None = 1.0  # lambda of the B->A->B round trip; None: the same as cycle_weight
-    identity_weight: float = 5.0
-    pool_size: int = 128
-    adversarial: str = "lsgan"
-    monitor_examples: int = 1000
-    jit_compile: bool = True
-    seed: int = 0
-    fast: bool = False
-
-
-DOMAIN_A = "mnist"
-
-
-def unpaired_domains(mnist_images: np.ndarray, mnist_m_images: np.ndarray, seed: int = 0):
-    """Training images of A and B from disjoint halves of the digits: ``(train_a, train_b)``.
-
-    ``mnist_m_images[i]`` is MNIST digit ``i`` on a photo, so A takes one random half of
-    the indices and B the other: no digit is seen in both domains. A is returned as
-    3-channel grey (:func:`to_domain_a`).
-    """
-    from .. import data
-
-    if len(mnist_images) != len(mnist_m_images):
-        raise ShapeError(f"{len(mnist_images)} MNIST images but {len(mnist_m_images)} MNIST-M images; "
-                         "MNIST-M must be built from the same digits.")
-    half_a, half_b = data.unpaired_halves(len(mnist_images), seed=seed)
-    return to_domain_a(mnist_images[half_a]), mnist_m_images[half_b]
-
-
-def unpaired_batches(train_a, train_b, batch_size: int, seed: int = 0) -> tf.data.Dataset:
-    """Batches ``(a, b)`` in [-1, 1]: each domain shuffled on its own every epoch (unpaired)."""
-    from .. import data
-
-    streams = [data.pipeline(x, batch_size=batch_size, shuffle=True, seed=seed + i, scale="symmetric",
-                             drop_remainder=True) for i, x in enumerate((train_a, train_b))]
-    return tf.data.Dataset.zip(tuple(streams)).prefetch(tf.data.AUTOTUNE)
-
-
-def _domains(cfg: TrainConfig, data_dir=None):
-    """B (``cfg.dataset``) through the shared fast-mode rules, A (MNIST) from the same digits."""
-    from .. import data
-    from ..training import load_run_data
-
-    if cfg.dataset != "mnist_m":
-        raise ShapeError(f"CycleGAN here translates between MNIST and mnist_m; got --dataset {cfg.dataset}. "
-                         "Use --dataset mnist_m.")
-    d = load_run_data("cyclegan", cfg, data_dir)  # seeds; in fast mode keeps the first digits only
-    loaded_a = data.load(DOMAIN_A, data_dir=data_dir)
-    (x_a, _), (test_a, y_test) = loaded_a
-    test_a, y_test = test_a[: len(d.x_test)], y_test[: len(d.x_test)]
-    if not np.array_equal(y_test, d.y_test):
-        raise ShapeError("the mnist_m test split is not built from the MNIST test digits")
-    train_a, train_b = unpaired_domains(x_a[: len(d.x_train)], d.x_train, seed=cfg.seed)
-    if min(len(train_a), len(train_b)) < d.batch_size:
-        raise ShapeError(f"{min(len(train_a), len(train_b))} training images per domain is less than one batch "
-                         f"of {d.batch_size}; lower --batch-size.")
-    return loaded_a, d.loaded, train_a, train_b, to_domain_a(test_a), d.x_test, y_test, d.epochs, d.batch_size
-
-
-def train(cfg: TrainConfig, out, *, resume: bool = False, data_dir=None, verbose="auto") -> dict:
-    """Train a CycleGAN between MNIST (A) and MNIST-M (B) into ``out``; returns (and writes) ``metrics.json``.
-
-    Writes ``samples.png`` (a, G(a), F(G(a)), b, F(b), G(F(b)) on fixed test images,
-    refreshed every epoch; also ``frames/`` and ``progress.gif``), ``G_A_to_B.keras``,
-    ``F_B_to_A.keras``, checkpoints of the four networks, four optimizers and both
-    pools, ``history.csv`` (every loss term and ``b_to_a_accuracy`` per epoch) and
-    ``metrics.json`` with ``label_preservation_accuracy``.
-    """
-    from .. import metrics
-    from ..training import RunFolder, SampleGrid, atomic_path, fit_resumable, run_record, write_gif, write_json_atomic
-
-    loaded_a, loaded_b, train_a, train_b, test_a, test_b, y_test, epochs, batch_size = _domains(cfg, data_dir)
-    steps = steps_per_epoch(min(len(train_a), len(train_b)), batch_size)
-    model = make_cyclegan(IMAGE_SHAPE, steps_per_epoch=steps, epochs=epochs, learning_rate=cfg.learning_rate,
-                          generator=cfg.generator, width=cfg.width, residual_blocks=cfg.residual_blocks,
-                          d_width=cfg.d_width,
-                          cycle_weight=(cfg.cycle_weight, cfg.cycle_weight if cfg.cycle_weight_b is None
-                                        else cfg.cycle_weight_b),
-                          identity_weight=cfg.identity_weight, pool_size=max(cfg.pool_size, batch_size),
-                          adversarial=cfg.adversarial, seed=cfg.seed,
-                          # XLA compilation costs ~25 s up front: worth it for a real run, not a fast one
-                          jit_compile=cfg.jit_compile and not cfg.fast)
-    run = RunFolder(out)
-    judge_a = metrics.evaluator(DOMAIN_A, fast=cfg.fast, data_dir=data_dir)  # the lesson-01 MNIST classifier
-    monitor = min(cfg.monitor_examples, len(test_b))
-    show = 8
-    grids = SampleGrid(lambda m: side_by_side(m, test_a[:show], test_b[:show]), run / "frames",
-                       latest=run / "samples.png", ncols=show)
-    history = fit_resumable(model, unpaired_batches(train_a, train_b, batch_size, cfg.seed), epochs=epochs, run=run,
-                            resume=resume, verbose=verbose,
-                            callbacks=[LabelPreservation(test_b[:monitor], y_test[:monitor], judge_a), grids])
-    write_gif(run / "frames", run / "progress.gif")
-    for net in (model.g, model.f):
-        with atomic_path(run / f"{net.name}.keras") as tmp:
-            net.save(tmp)
-
-    judge_b = metrics.evaluator(cfg.dataset, fast=cfg.fast, data_dir=data_dir)  # an MNIST-M classifier
-    b_to_a = label_preservation(model.f, test_b, y_test, judge_a, grey=True)
-    a_to_b = label_preservation(model.g, test_a, y_test, judge_b)
-    baseline = metrics.accuracy(y_test, metrics.predict_classes(judge_a, to_grey(test_b)))
-    baseline_a_to_b = metrics.accuracy(y_test, metrics.predict_classes(judge_b, test_a))
-    x_a, x_b = _symmetric(test_a), _symmetric(test_b)
-    cycled_a = metrics.apply_in_batches(model.f, metrics.apply_in_batches(model.g, x_a))
-    cycled_b = metrics.apply_in_batches(model.g, metrics.apply_in_batches(model.f, x_b))
-    cycle_a, cycle_b = float(np.mean(np.abs(cycled_a - x_a))), float(np.mean(np.abs(cycled_b - x_b)))
-    examples = min(len(train_a), len(train_b))
-    result = {
-        **run_record("cyclegan", cfg, f"A: {loaded_a.source}; B: {loaded_b.source}", history, examples=examples,
-                     batch_size=batch_size, images_per_epoch=steps * batch_size),
-        "test_examples": int(len(y_test)),
-        "label_preservation_accuracy": {"b_to_a": round(b_to_a, 4), "a_to_b": round(a_to_b, 4),
-                                        "mean": round((a_to_b + b_to_a) / 2, 4)},
-        "baseline_untranslated_accuracy": round(baseline, 4),
-        "baseline_untranslated_accuracy_a_to_b": round(baseline_a_to_b, 4),
-        "label_preservation_note": (
-            "b_to_a: the lesson-01 MNIST classifier's accuracy on F(b) (channels averaged to grey) for the "
-            "test digits of mnist_m; baseline_untranslated_accuracy: the same classifier on the untranslated "
-            "test images. a_to_b: an mnist_m classifier (trained once, cached) on G(a) for the MNIST test "
-            "digits; baseline_untranslated_accuracy_a_to_b: that classifier on untranslated MNIST."),
-        "cycle_l1": round((cycle_a + cycle_b) / 2, 4),
-        "cycle_l1_by_domain": {"a": round(cycle_a, 4), "b": round(cycle_b, 4)},
-        "cycle_l1_note": "mean |F(G(a)) - a| and |G(F(b)) - b| per pixel on the test images, pixels in [-1, 1].",
-        "b_to_a_accuracy_by_epoch": [round(v, 4) for v in history.get("b_to_a_accuracy", [])],
-        "b_to_a_accuracy_by_epoch_note": f"on the first {monitor} test images, after each epoch",
-        "config": asdict(cfg),
-    }
-    write_json_atomic(run / "metrics.json", result)
-    return result

@@ -7,15 +7,12 @@
   on an explicit variable list. ``fit()`` then gives progress bars, callbacks,
   checkpoints and distribution strategies.
 
-Two lines to sample from a trained run::
+Two lines to sample from a trained run (the train job is :mod:`course.jobs.dcgan`)::
 
-    generator = dcgan.load_generator("runs/dcgan-mnist")
+    generator = course.jobs.dcgan.load_generator("runs/dcgan-mnist")
     images = dcgan.sample(generator, 16)      # uint8, (16, 28, 28, 1)
 """
 from __future__ import annotations
-
-import math
-from pathlib import Path
 
 import keras
 import numpy as np
@@ -23,8 +20,9 @@ import tensorflow as tf
 from keras import layers, ops
 
 from .. import losses
+from ..data import from_symmetric
 from ..errors import ShapeError
-from ..training import SavesNoiseState
+from .base import SavesNoiseState
 
 LATENT_DIM = 64
 
@@ -236,116 +234,5 @@ def fixed_noise(n: int, latent_dim: int = LATENT_DIM, seed: int = 1234) -> np.nd
 
 def sample(generator: keras.Model, n: int, seed: int = 0, batch_size: int = 500) -> np.ndarray:
     """``n`` uint8 images from ``generator`` with noise from ``seed``."""
-    from ..data import from_symmetric
-
     z = fixed_noise(n, generator.input_shape[-1], seed)
     return from_symmetric(generator.predict(z, batch_size=batch_size, verbose=0))
-
-
-def load_generator(path: str | Path) -> keras.Model:
-    """Load ``generator.keras`` (or the run folder holding it), with safe mode on."""
-    from ..training import load_saved_model
-
-    return load_saved_model(path, "generator.keras", "dcgan")
-
-
-def steps_per_epoch(n_images: int, batch_size: int) -> int:
-    return max(1, math.floor(n_images / batch_size))
-
-
-# --------------------------------------------------------------------------- the train job
-
-from dataclasses import asdict, dataclass  # noqa: E402
-
-
-@dataclass
-class TrainConfig:
-    """Settings of one DCGAN run (the command line's flags)."""
-
-    dataset: str = "mnist"
-    epochs: int = 20
-    batch_size: int = 64
-    learning_rate: float = 2e-4
-    latent_dim: int = LATENT_DIM
-    upsample: str = "transpose"
-    g_loss: str = "non_saturating"
-    real_label: float = 1.0
-    samples: int = 10_000
-    jit_compile: bool = True
-    seed: int = 0
-    fast: bool = False
-
-
-def train(cfg: TrainConfig, out, *, resume: bool = False, data_dir=None, verbose="auto") -> dict:
-    """Train a DCGAN into the run folder ``out``; returns (and writes) ``metrics.json``.
-
-    Writes ``samples.png`` (fixed-noise grid, refreshed every epoch), ``frames/`` and
-    ``progress.gif``, ``generator.keras``, ``samples.npz`` (``cfg.samples`` uint8
-    images from a fixed seed, key ``samples``) and checkpoints of G, D, both
-    optimizers and the epoch. Scores the samples with the lesson-01 classifier.
-    """
-    from .. import data, metrics
-    from ..training import (RunFolder, SampleGrid, atomic_path, fit_resumable, load_run_data, run_record, write_gif,
-                            write_json_atomic)
-
-    d = load_run_data("dcgan", cfg, data_dir)
-    loaded, x_train, x_test, shape = d.loaded, d.x_train, d.x_test, d.image_shape
-    epochs, batch_size = d.epochs, d.batch_size
-    n_samples = min(cfg.samples, d.test_examples_cap or cfg.samples)
-    if len(x_train) < batch_size:
-        raise ShapeError(f"{len(x_train)} training images is less than one batch of {batch_size}; lower --batch-size.")
-    real = data.pipeline(x_train, batch_size=batch_size, shuffle=True, seed=cfg.seed, scale="symmetric",
-                         drop_remainder=True)
-
-    gan = make_dcgan(shape, cfg.latent_dim, cfg.upsample, seed=cfg.seed, learning_rate=cfg.learning_rate,
-                     g_loss=cfg.g_loss, real_label=cfg.real_label, jit_compile=cfg.jit_compile)
-    run = RunFolder(out)
-    grid_noise = fixed_noise(100, cfg.latent_dim)
-    grids = SampleGrid(lambda model: data.from_symmetric(model.generator(grid_noise, training=False)),
-                       run / "frames", latest=run / "samples.png")
-    history = fit_resumable(gan, real, epochs=epochs, run=run, resume=resume, callbacks=[grids], verbose=verbose)
-    write_gif(run / "frames", run / "progress.gif")
-    with atomic_path(run / "generator.keras") as tmp:
-        gan.generator.save(tmp)
-
-    samples = sample(gan.generator, n_samples, seed=cfg.seed)
-    with atomic_path(run / "samples.npz") as tmp:
-        np.savez_compressed(tmp, samples=samples)
-
-    judge = metrics.evaluator(cfg.dataset, fast=cfg.fast, data_dir=data_dir)
-    real_features, _ = metrics.classifier_features(judge, x_test)
-    fake_features, fake_classes = metrics.classifier_features(judge, samples)
-    half = len(real_features) // 2
-    epochs_done = len(history.get("d_loss", []))
-    result = {
-        **run_record("dcgan", cfg, loaded.source, history, examples=len(x_train), batch_size=batch_size,
-                     images_per_epoch=steps_per_epoch(len(x_train), batch_size) * batch_size),
-        "samples": int(n_samples),
-        "fid_classifier": round(metrics.frechet_distance(fake_features, real_features), 4),
-        "fid_classifier_floor": round(metrics.frechet_distance(real_features[:half], real_features[half:]), 4),
-        "kid_classifier": round(metrics.kernel_inception_distance(fake_features, real_features), 5),
-        "fid_note": (f"Frechet distance in the penultimate features of the course's {cfg.dataset} classifier, "
-                     f"{n_samples} samples vs {len(real_features)} real test images; the floor compares the two "
-                     "halves of the test set. Not Inception FID: the scales differ."),
-        "sample_class_histogram": metrics.class_histogram(fake_classes, loaded.class_names),
-        "final_D(x)": round(history["D(x)"][-1], 4) if epochs_done else None,
-        "final_D(G(z))": round(history["D(G(z))"][-1], 4) if epochs_done else None,
-        "config": asdict(cfg),
-    }
-    if shape[-1] == 3:  # colour images: add true FID when Inception-v3 weights are available
-        result.update(_inception_fid(samples, x_test))
-    write_json_atomic(run / "metrics.json", result)
-    return result
-
-
-def _inception_fid(samples: np.ndarray, real: np.ndarray) -> dict:
-    """``fid_inception`` on up to 2,000 images per side without a GPU (10,000 with one), or a note why not."""
-    from .. import config, metrics
-
-    n = min(len(samples), len(real), 10_000 if config.gpus() else 2_000)
-    fake_features, reason = metrics.inception_features(samples[:n])
-    if fake_features is None:
-        return {"fid_inception": None, "fid_inception_note": reason + "; only fid_classifier is reported."}
-    real_features, _ = metrics.inception_features(real[:n])
-    return {"fid_inception": round(metrics.frechet_distance(fake_features, real_features), 3),
-            "fid_inception_note": f"Inception-v3 pool features, {n} samples vs {n} real test images."}

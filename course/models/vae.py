@@ -9,8 +9,6 @@
 """
 from __future__ import annotations
 
-from pathlib import Path
-
 import keras
 import numpy as np
 import tensorflow as tf
@@ -18,7 +16,7 @@ from keras import layers, ops
 
 from .. import losses
 from ..errors import ShapeError
-from ..training import SavesNoiseState
+from .base import SavesNoiseState
 
 #: log-variances are clipped to this range: exp(+-10) keeps the KL and the sampling finite.
 LOG_VAR_LIMIT = 10.0
@@ -194,98 +192,6 @@ def make_vae(image_shape=(28, 28, 1), latent_dim: int = 32, beta: float = 1.0, s
     return vae
 
 
-def load_decoder(path: str | Path) -> keras.Model:
-    """Load ``decoder.keras`` (or the run folder holding it), with safe mode on."""
-    from ..training import load_saved_model
-
-    return load_saved_model(path, "decoder.keras", "vae")
-
-
-# --------------------------------------------------------------------------- the train job
-
-from dataclasses import asdict, dataclass  # noqa: E402
-
-
-@dataclass
-class TrainConfig:
-    """Settings of one VAE run (the command line's flags)."""
-
-    dataset: str = "mnist"
-    epochs: int = 30
-    batch_size: int = 64  # 128 gave 100.2 test nats after 30 epochs, still falling: more updates help
-    learning_rate: float = 1e-3
-    latent_dim: int = 32
-    beta: float = 1.0
-    kl_warmup_epochs: int = 0
-    iwae_k: int = 50
-    seed: int = 0
-    fast: bool = False
-
-
-def evaluate_nats(vae: VAE, x_binary: np.ndarray, iwae_k: int, batch_size: int = 250) -> dict:
-    """Test figures in nats per image on binary images: negative ELBO (beta = 1), its two
-    terms, and the importance-weighted bound with ``iwae_k`` samples."""
-
-    @tf.function(reduce_retracing=True)
-    def per_image(x):  # compiled once: the bound decodes iwae_k samples of every image
-        mean, log_var = vae.encode(x)
-        logits = vae.decoder(vae.sampling(mean, log_var))
-        return -losses.bernoulli_log_likelihood(x, logits), losses.gaussian_kl(mean, log_var), -vae.iwae(x, iwae_k)
-
-    parts = [per_image(tf.constant(x_binary[i: i + batch_size])) for i in range(0, len(x_binary), batch_size)]
-    recon, kl, iwae = (float(np.mean(np.concatenate([np.asarray(p[j]) for p in parts]))) for j in range(3))
-    return {"test_nll_nats": round(recon + kl, 3), "test_recon_nats": round(recon, 3), "test_kl_nats": round(kl, 3),
-            "test_iwae_nats": round(iwae, 3), "iwae_k": int(iwae_k)}
-
-
-def train(cfg: TrainConfig, out, *, resume: bool = False, data_dir=None, verbose="auto") -> dict:
-    """Train a VAE into ``out``; returns (and writes) ``metrics.json``.
-
-    Trains on dynamically binarised training images; reports nats on the test
-    split binarised once with a fixed seed. Writes ``samples.png`` (prior samples),
-    ``latent_map.png`` (test codes coloured by class; a 2-D latent is drawn as is,
-    a larger one through its first two principal components), ``latent_grid.png``
-    for 2-D latents, ``reconstructions.png``, ``encoder.keras``, ``decoder.keras``.
-    """
-    from .. import data, plotting
-    from ..training import RunFolder, atomic_path, fit_resumable, load_run_data, run_record, write_json_atomic
-
-    d = load_run_data("vae", cfg, data_dir)
-    loaded, x_train, x_test, y_test, shape = d.loaded, d.x_train, d.x_test, d.y_test, d.image_shape
-    epochs, batch_size = d.epochs, d.batch_size
-    iwae_k = min(cfg.iwae_k, 10) if cfg.fast else cfg.iwae_k
-    x_test_binary = binarize_fixed(x_test, seed=cfg.seed)
-    train_ds = data.pipeline(x_train, batch_size=batch_size, shuffle=True, seed=cfg.seed)
-
-    vae = make_vae(shape, cfg.latent_dim, cfg.beta, seed=cfg.seed, learning_rate=cfg.learning_rate)
-    callbacks = [KLWarmup(cfg.kl_warmup_epochs, cfg.beta)] if cfg.kl_warmup_epochs else []
-    run = RunFolder(out)
-    history = fit_resumable(vae, train_ds, epochs=epochs, run=run, resume=resume, callbacks=callbacks, verbose=verbose)
-    for name, net in (("encoder", vae.encoder), ("decoder", vae.decoder)):
-        with atomic_path(run / f"{name}.keras") as tmp:
-            net.save(tmp)
-
-    figures = evaluate_nats(vae, x_test_binary, iwae_k)
-    plotting.save_png(run / "samples.png", plotting.grid_image(vae.sample(100, seed=cfg.seed)))
-    recon = np.asarray(ops.sigmoid(vae(x_test_binary[:10])))
-    plotting.save_png(run / "reconstructions.png", plotting.grid_image(np.concatenate([x_test_binary[:10], recon])))
-    _save_latent_figures(vae, x_test, y_test, loaded.class_names, run)
-
-    result = {
-        **run_record("vae", cfg, loaded.source, history, examples=len(x_train), batch_size=batch_size),
-        "latent_dim": cfg.latent_dim,
-        "beta": cfg.beta,
-        "test_examples": int(len(x_test)),
-        **figures,
-        "nats_note": ("Per test image, on the test split binarised once (seed = run seed); training used "
-                      "dynamic binarisation. test_nll_nats is the negative ELBO with beta = 1, an upper bound "
-                      "on -log p(x); test_iwae_nats is the tighter importance-weighted bound."),
-        "config": asdict(cfg),
-    }
-    write_json_atomic(run / "metrics.json", result)
-    return result
-
-
 def latent_codes_2d(vae: VAE, images: np.ndarray) -> tuple[np.ndarray, str]:
     """Posterior means of ``images`` in 2-D: as they are for a 2-D latent, else their first two
     principal components. Returns ``(codes, axis_label)``."""
@@ -297,19 +203,6 @@ def latent_codes_2d(vae: VAE, images: np.ndarray) -> tuple[np.ndarray, str]:
     centred = mean - mean.mean(0)
     _, _, vt = np.linalg.svd(centred, full_matrices=False)
     return centred @ vt[:2].T, "principal component"
-
-
-def _save_latent_figures(vae: VAE, x_test, y_test, class_names, run) -> None:
-    import matplotlib.pyplot as plt  # figures are saved and closed, never shown
-
-    from ..plotting import grid_image, plot_latent_map, save_png
-
-    codes, label = latent_codes_2d(vae, x_test[:5000])
-    fig = plot_latent_map(codes, y_test[:5000], class_names, axis_label=label)
-    fig.savefig(run / "latent_map.png", dpi=100)
-    plt.close(fig)
-    if vae.latent_dim == 2:
-        save_png(run / "latent_grid.png", grid_image(latent_grid(vae.decoder), ncols=15))
 
 
 def latent_grid(decoder: keras.Model, n: int = 15, limit: float = 2.5) -> np.ndarray:

@@ -4,7 +4,7 @@ import keras
 import numpy as np
 import pytest
 
-from course import training
+from course import io, runs
 from course.errors import RunFolderError
 
 
@@ -37,13 +37,13 @@ def test_resume_continues_at_the_next_epoch_with_history_and_optimizer_state(tmp
     x, y = tiny_data()
     model = tiny_model()
     with pytest.raises(KeyboardInterrupt):
-        training.fit_resumable(model, x, y, epochs=5, run=tmp_path, callbacks=[KillAt(3)], verbose=0)
+        runs.fit_resumable(model, x, y, epochs=5, run=tmp_path, callbacks=[KillAt(3)], verbose=0)
     state = json.loads((tmp_path / "checkpoints" / "state.json").read_text())
     assert state["epoch"] == 3 and len(state["history"]["loss"]) == 3
     saved = [w.copy() for w in model.get_weights()]
 
     fresh = tiny_model(seed=1)  # different initial weights: everything must come from the checkpoint
-    done, _ = training.restore(fresh, training.RunFolder(tmp_path))
+    done, _ = runs.restore(fresh, runs.RunFolder(tmp_path))
     assert done == 3
     for a, b in zip(saved, fresh.get_weights()):
         np.testing.assert_array_equal(a, b)
@@ -52,35 +52,35 @@ def test_resume_continues_at_the_next_epoch_with_history_and_optimizer_state(tmp
 
     seen = []
     marker = keras.callbacks.LambdaCallback(on_epoch_begin=lambda e, logs: seen.append(e))
-    history = training.fit_resumable(tiny_model(seed=2), x, y, epochs=5, run=tmp_path,
+    history = runs.fit_resumable(tiny_model(seed=2), x, y, epochs=5, run=tmp_path,
                                      callbacks=[marker], verbose=0)
     assert seen == [3, 4]
     assert len(history["loss"]) == 5 and history["loss"][:3] == state["history"]["loss"]
-    csv_history = training.read_history_csv(tmp_path / "history.csv")
+    csv_history = runs.read_history_csv(tmp_path / "history.csv")
     assert len(csv_history["loss"]) == 5 and len(csv_history["epoch_seconds"]) == 5
     assert sorted(p.name for p in (tmp_path / "checkpoints").glob("*.h5")) == ["epoch-0005.weights.h5"]
 
 
 def test_a_finished_run_resumed_trains_nothing(tmp_path):
     x, y = tiny_data()
-    training.fit_resumable(tiny_model(), x, y, epochs=2, run=tmp_path, verbose=0)
+    runs.fit_resumable(tiny_model(), x, y, epochs=2, run=tmp_path, verbose=0)
     seen = []
     marker = keras.callbacks.LambdaCallback(on_epoch_begin=lambda e, logs: seen.append(e))
-    history = training.fit_resumable(tiny_model(), x, y, epochs=2, run=tmp_path, callbacks=[marker], verbose=0)
+    history = runs.fit_resumable(tiny_model(), x, y, epochs=2, run=tmp_path, callbacks=[marker], verbose=0)
     assert seen == [] and len(history["loss"]) == 2
 
 
 def test_existing_run_is_not_overwritten_without_resume(tmp_path):
     x, y = tiny_data()
-    training.fit_resumable(tiny_model(), x, y, epochs=1, run=tmp_path, verbose=0)
+    runs.fit_resumable(tiny_model(), x, y, epochs=1, run=tmp_path, verbose=0)
     with pytest.raises(RunFolderError, match="--resume"):
-        training.fit_resumable(tiny_model(), x, y, epochs=2, run=tmp_path, resume=False, verbose=0)
+        runs.fit_resumable(tiny_model(), x, y, epochs=2, run=tmp_path, resume=False, verbose=0)
 
 
 def test_a_kill_while_writing_a_checkpoint_leaves_the_previous_one(tmp_path, monkeypatch):
     x, y = tiny_data()
     model = tiny_model()
-    training.fit_resumable(model, x, y, epochs=1, run=tmp_path, verbose=0)
+    runs.fit_resumable(model, x, y, epochs=1, run=tmp_path, verbose=0)
     before = (tmp_path / "checkpoints" / "state.json").read_text()
 
     def dies_half_way(path, *args, **kwargs):
@@ -90,24 +90,24 @@ def test_a_kill_while_writing_a_checkpoint_leaves_the_previous_one(tmp_path, mon
 
     monkeypatch.setattr(model, "save_weights", dies_half_way)
     with pytest.raises(KeyboardInterrupt):
-        training.fit_resumable(model, x, y, epochs=2, run=tmp_path, verbose=0)
+        runs.fit_resumable(model, x, y, epochs=2, run=tmp_path, verbose=0)
     assert (tmp_path / "checkpoints" / "state.json").read_text() == before
     assert [p.name for p in (tmp_path / "checkpoints").iterdir() if p.name.startswith(".")] == []
-    assert training.restore(tiny_model(), training.RunFolder(tmp_path))[0] == 1
+    assert runs.restore(tiny_model(), runs.RunFolder(tmp_path))[0] == 1
 
 
 def test_atomic_path_keeps_the_old_file_on_error(tmp_path):
     target = tmp_path / "metrics.json"
     target.write_text("old")
     with pytest.raises(RuntimeError):
-        with training.atomic_path(target) as tmp:
+        with io.atomic_path(target) as tmp:
             tmp.write_text("half")
             raise RuntimeError
     assert target.read_text() == "old" and list(tmp_path.iterdir()) == [target]
 
 
 def test_corrupt_state_file_is_a_clear_error(tmp_path):
-    run = training.RunFolder(tmp_path)
+    run = runs.RunFolder(tmp_path)
     run.checkpoints.mkdir()
     run.state_path.write_text("{not json")
     with pytest.raises(RunFolderError, match="corrupt"):
@@ -124,12 +124,12 @@ def test_sample_grids_and_gif(tmp_path):
         calls.append(1)
         return np.roll(fixed, len(calls), axis=1)
 
-    grids = training.SampleGrid(make_images, tmp_path / "frames", latest=tmp_path / "samples.png", ncols=3)
+    grids = runs.SampleGrid(make_images, tmp_path / "frames", latest=tmp_path / "samples.png", ncols=3)
     x, y = tiny_data()
     model = tiny_model()
     model.fit(x, y, epochs=3, verbose=0, callbacks=[grids])
     assert sorted(p.name for p in (tmp_path / "frames").iterdir()) == [f"epoch-000{i}.png" for i in (1, 2, 3)]
-    gif = training.write_gif(tmp_path / "frames", tmp_path / "progress.gif")
+    gif = runs.write_gif(tmp_path / "frames", tmp_path / "progress.gif")
     frames = iio.imread(gif, index=None)
     assert frames.shape[0] == 3
     png = iio.imread(tmp_path / "samples.png")

@@ -1,4 +1,4 @@
-"""Run folders, checkpoints that survive a kill, history, sample grids and GIFs.
+"""Run folders: checkpoints that survive a kill, resumable ``fit``, history, and the callbacks of a run.
 
 Taught in 01_cnn_classifier, section Train (resume) and used by every lesson.
 
@@ -22,58 +22,18 @@ import csv
 import io
 import json
 import os
-import tempfile
 import time
-from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Callable
 
 import keras
 import numpy as np
 
 from .errors import RunFolderError
+from .io import atomic_path, write_json_atomic, write_text_atomic
+from .plotting import grid_image, save_png
 
 STATE_FILE = "state.json"
-
-
-@contextmanager
-def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
-    """Yield a temporary path next to ``path``; on success rename it onto ``path``.
-
-    The suffix is kept (Keras picks the format from it). On error the temporary
-    file is removed and ``path`` is untouched.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix="".join(path.suffixes))
-    os.close(fd)
-    os.unlink(tmp)  # writers such as h5py want to create the file themselves
-    try:
-        yield Path(tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-
-
-def write_text_atomic(path: str | os.PathLike, text: str) -> None:
-    with atomic_path(path) as tmp:
-        tmp.write_text(text)
-
-
-def write_json_atomic(path: str | os.PathLike, obj) -> None:
-    write_text_atomic(path, json.dumps(obj, indent=2, sort_keys=True, default=_to_builtin) + "\n")
-
-
-def _to_builtin(x):
-    if isinstance(x, (np.integer,)):
-        return int(x)
-    if isinstance(x, (np.floating,)):
-        return float(x)
-    if isinstance(x, np.ndarray):
-        return x.tolist()
-    raise TypeError(f"cannot write {type(x).__name__} to JSON")
 
 
 class RunFolder:
@@ -172,37 +132,6 @@ class ResumableCheckpoint(keras.callbacks.Callback):
             p.unlink(missing_ok=True)
 
 
-class SavesNoiseState:
-    """Mix into a ``keras.Model`` that owns ``keras.random.SeedGenerator`` attributes.
-
-    Keras saves variables but not the state of seed generators, so a resumed GAN
-    or VAE would replay the noise of its first epochs. With this mixin the state of
-    every seed-generator attribute travels with the weights (``save_weights``,
-    checkpoints) and is restored by ``load_weights``.
-    """
-
-    _NOISE_KEY = "noise_state:"
-
-    def _noise_generators(self) -> dict:
-        return {k: v for k, v in vars(self).items() if isinstance(v, keras.random.SeedGenerator)}
-
-    def save_own_variables(self, store):
-        super().save_own_variables(store)
-        for name, generator in self._noise_generators().items():
-            store[self._NOISE_KEY + name] = keras.ops.convert_to_numpy(generator.state)
-
-    def load_own_variables(self, store):
-        own = {}
-        for key in store.keys():
-            if key.startswith(self._NOISE_KEY):
-                generator = self._noise_generators().get(key[len(self._NOISE_KEY):])
-                if generator is not None:
-                    generator.state.assign(np.asarray(store[key]))
-            else:
-                own[key] = store[key]
-        super().load_own_variables(own)
-
-
 def restore(model: keras.Model, run: RunFolder) -> tuple[int, dict[str, list]]:
     """Load the last checkpoint of ``run`` into a compiled ``model``.
 
@@ -290,69 +219,6 @@ def train_seconds(history: dict[str, list[float]]) -> float:
     return float(np.nansum(history.get("epoch_seconds", [])))
 
 
-@dataclass
-class RunData:
-    """A run's data after fast mode: uint8 splits plus the epochs and batch size to use."""
-
-    loaded: object  # course.data.Loaded: .source, .class_names
-    x_train: np.ndarray
-    y_train: np.ndarray
-    x_test: np.ndarray
-    y_test: np.ndarray
-    image_shape: tuple
-    epochs: int
-    batch_size: int
-    test_examples_cap: int | None  # fast mode's cap on test images (and on scored samples)
-
-
-def load_run_data(kind: str, cfg, data_dir=None) -> RunData:
-    """Seed, load ``cfg.dataset``, shrink it when ``cfg.fast`` (``config.FAST[kind]``), check shapes.
-
-    The one place where fast mode cuts data, epochs and batch size for every train job.
-    """
-    from . import config, data
-
-    config.seed_everything(cfg.seed)
-    loaded = data.load(cfg.dataset, data_dir=data_dir)
-    (x_train, y_train), (x_test, y_test) = loaded
-    epochs, batch_size, cap = cfg.epochs, cfg.batch_size, None
-    if cfg.fast:
-        limits = config.FAST[kind]
-        x_train, y_train = x_train[: limits.train_examples], y_train[: limits.train_examples]
-        x_test, y_test = x_test[: limits.test_examples], y_test[: limits.test_examples]
-        epochs, batch_size, cap = min(epochs, limits.epochs), min(batch_size, limits.batch_size), limits.test_examples
-    if getattr(cfg, "train_examples", None):
-        x_train, y_train = x_train[: cfg.train_examples], y_train[: cfg.train_examples]
-    shape = data.spec(cfg.dataset).image_shape
-    data.check_images(x_train, shape, f"{cfg.dataset} training images")
-    return RunData(loaded, x_train, y_train, x_test, y_test, shape, epochs, batch_size, cap)
-
-
-def run_record(model: str, cfg, data_source: str, history: dict[str, list[float]], *, examples: int,
-               batch_size: int, images_per_epoch: int | None = None) -> dict:
-    """The keys every ``metrics.json`` starts with: what ran, on what, for how long, how fast.
-
-    ``images_per_epoch`` is what one epoch trains on when it differs from ``examples``
-    (a GAN drops the last partial batch).
-    """
-    seconds = train_seconds(history)
-    epochs_done = len(history.get("epoch_seconds", []))
-    per_epoch = examples if images_per_epoch is None else images_per_epoch
-    return {
-        "model": model,
-        "dataset": cfg.dataset,
-        "data_source": data_source,
-        "fast": cfg.fast,
-        "epochs": epochs_done,
-        "batch_size": batch_size,
-        "seed": cfg.seed,
-        "examples": int(examples),
-        "train_seconds": round(seconds, 2),
-        "seconds_per_epoch": round(seconds / max(1, epochs_done), 2),
-        "images_per_second": round(per_epoch * epochs_done / seconds, 1) if seconds else None,
-    }
-
-
 def load_saved_model(path: str | os.PathLike, filename: str, model: str) -> keras.Model:
     """Load ``filename`` (e.g. ``generator.keras``) from a run folder, or the file itself, with safe mode on."""
     path = Path(path)
@@ -379,8 +245,6 @@ class SampleGrid(keras.callbacks.Callback):
         self.make_images, self.folder, self.latest, self.ncols = make_images, Path(folder), latest, ncols
 
     def on_epoch_end(self, epoch, logs=None):
-        from .plotting import grid_image, save_png
-
         grid = grid_image(self.make_images(self.model), ncols=self.ncols)
         save_png(self.folder / f"epoch-{epoch + 1:04d}.png", grid)
         if self.latest is not None:

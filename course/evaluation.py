@@ -1,0 +1,103 @@
+"""Scoring with models: class predictions and features from a course classifier, label
+preservation of a translation, and a VAE's nats on a test set.
+
+The maths on the resulting arrays (accuracy, Fréchet distance, KID, histograms) is in
+:mod:`course.metrics`; the cached evaluator classifiers themselves are trained by
+:mod:`course.jobs.evaluators`.
+"""
+from __future__ import annotations
+
+import keras
+import numpy as np
+
+from . import losses
+from .data import to_grey
+from .metrics import accuracy
+from .models.base import apply_in_batches
+from .models.cyclegan import translate
+
+
+def predict_classes(model, images, batch_size: int = 512) -> np.ndarray:
+    """Class predictions (argmax of the logits) for uint8 or [0, 1] float images."""
+    x = np.asarray(images)
+    if x.dtype == np.uint8:
+        x = x.astype(np.float32) / 255.0
+    return np.argmax(apply_in_batches(model, x, batch_size), axis=-1)
+
+
+def classifier_features(model, images, batch_size: int = 500) -> tuple[np.ndarray, np.ndarray]:
+    """``(features, predicted_classes)`` of uint8 images under a course classifier."""
+    both = keras.Model(model.inputs, [model.get_layer("features").output, model.output])
+    x = np.asarray(images)
+    x = x.astype("float32") / 255.0 if x.dtype == np.uint8 else x
+    features, logits = both.predict(x, batch_size=batch_size, verbose=0)
+    return features, np.argmax(logits, axis=-1)
+
+
+def inception_features(images, batch_size: int = 50) -> tuple[np.ndarray | None, str]:
+    """Inception-v3 pool features of uint8 colour images, for a true (Inception) FID.
+
+    Returns ``(features, "")`` or ``(None, reason)`` when the ImageNet weights cannot be
+    loaded (they are downloaded on first use: offline machines cannot), so callers
+    can say plainly why only the classifier-feature distance is reported.
+    """
+    import tensorflow as tf
+
+    try:
+        model = keras.applications.InceptionV3(include_top=False, weights="imagenet", pooling="avg",
+                                               input_shape=(299, 299, 3))
+    except Exception as err:  # no network, blocked download, corrupt cache
+        first = str(err).splitlines()[0][:160] if str(err) else ""
+        return None, f"Inception-v3 ImageNet weights could not be loaded ({type(err).__name__}: {first})"
+    out = []
+    for start in range(0, len(images), batch_size):
+        x = tf.image.resize(tf.cast(images[start: start + batch_size], tf.float32), (299, 299))
+        out.append(model(keras.applications.inception_v3.preprocess_input(x), training=False).numpy())
+    return np.concatenate(out), ""
+
+
+# --------------------------------------------------------------------------- lesson 04: translations
+
+
+def label_preservation(generator: keras.Model, images: np.ndarray, labels: np.ndarray, judge: keras.Model,
+                       grey: bool = False, batch_size: int = 500) -> float:
+    """Accuracy of the classifier ``judge`` on ``generator(images)`` against the source digits' labels.
+
+    A translation that keeps the digit keeps its label. ``grey=True`` averages the
+    channels first, for a classifier of grey images (the MNIST one, judging F(b)).
+    """
+    translated = translate(generator, images, batch_size=batch_size)
+    return accuracy(labels, predict_classes(judge, to_grey(translated) if grey else translated))
+
+
+class LabelPreservation(keras.callbacks.Callback):
+    """After every epoch, log ``b_to_a_accuracy``: the MNIST classifier's accuracy on F(b)
+    for fixed images, so history.csv shows the translation improving."""
+
+    def __init__(self, images_b: np.ndarray, labels: np.ndarray, judge: keras.Model, key: str = "b_to_a_accuracy"):
+        super().__init__()
+        self.images_b, self.labels, self.judge, self.key = images_b, labels, judge, key
+
+    def on_epoch_end(self, epoch, logs=None):
+        if logs is not None:
+            logs[self.key] = label_preservation(self.model.f, self.images_b, self.labels, self.judge, grey=True)
+
+
+# --------------------------------------------------------------------------- lesson 03: nats
+
+
+def evaluate_nats(vae, x_binary: np.ndarray, iwae_k: int, batch_size: int = 250) -> dict:
+    """Test figures in nats per image on binary images: negative ELBO (beta = 1), its two
+    terms, and the importance-weighted bound with ``iwae_k`` samples."""
+    import tensorflow as tf
+
+    @tf.function(reduce_retracing=True)
+    def per_image(x):  # compiled once: the bound decodes iwae_k samples of every image
+        mean, log_var = vae.encode(x)
+        logits = vae.decoder(vae.sampling(mean, log_var))
+        return -losses.bernoulli_log_likelihood(x, logits), losses.gaussian_kl(mean, log_var), -vae.iwae(x, iwae_k)
+
+    parts = [per_image(tf.constant(x_binary[i: i + batch_size])) for i in range(0, len(x_binary), batch_size)]
+    recon, kl, iwae = (float(np.mean(np.concatenate([np.asarray(p[j]) for p in parts]))) for j in range(3))
+    return {"test_nll_nats": round(recon + kl, 3), "test_recon_nats": round(recon, 3), "test_kl_nats": round(kl, 3),
+            "test_iwae_nats": round(iwae, 3), "iwae_k": int(iwae_k)}

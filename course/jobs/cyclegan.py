@@ -1,0 +1,159 @@
+"""The lesson-04 CycleGAN's train job: ``python -m course train cyclegan --dataset mnist_m``.
+
+Domain A is MNIST, domain B ``cfg.dataset`` (MNIST-M). A and B train on disjoint halves
+of the training digits. Writes ``samples.png`` (a, G(a), F(G(a)), b, F(b), G(F(b)) on fixed
+test images, refreshed every epoch; also ``frames/`` and ``progress.gif``),
+``G_A_to_B.keras``, ``F_B_to_A.keras``, checkpoints of the four networks, four optimizers
+and both pools, ``history.csv`` (every loss term and ``b_to_a_accuracy`` per epoch) and
+``metrics.json`` with ``label_preservation_accuracy``.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import keras
+import numpy as np
+
+from .. import data
+from ..errors import ShapeError
+from ..evaluation import LabelPreservation, label_preservation, predict_classes
+from ..metrics import accuracy
+from ..models import cyclegan as cg
+from ..models.base import apply_in_batches, steps_per_epoch
+from ..runs import load_saved_model
+from .base import RunConfig, TrainJob, finish_progress_gif, load_run_data, progress_frames, run_record, save_model
+from .evaluators import evaluator
+
+DOMAIN_A = "mnist"
+SHOWN = 8  # test digits drawn in samples.png
+
+
+@dataclass
+class TrainConfig(RunConfig):
+    """Settings of one CycleGAN run (the command line's flags)."""
+
+    dataset: str = "mnist_m"  # domain B; domain A is MNIST
+    epochs: int = 24
+    batch_size: int = 32
+    learning_rate: float = 5e-4
+    generator: Literal["unet", "resnet"] = "unet"
+    width: int = 16  # generator filters at full resolution
+    residual_blocks: int = 1
+    d_width: int = 32  # discriminator filters
+    cycle_weight: float = 10.0  # lambda of the A->B->A round trip
+    cycle_weight_b: float | None = 1.0  # lambda of the B->A->B round trip; None: the same as cycle_weight
+    identity_weight: float = 5.0
+    pool_size: int = 128  # past fakes kept for the discriminators
+    adversarial: Literal["lsgan", "bce"] = "lsgan"
+    monitor_examples: int = 1000  # images scored after every epoch
+    jit_compile: bool = True
+
+
+@dataclass
+class Domains:
+    """Both domains' images: unpaired training halves and the paired test digits."""
+
+    source_a: str
+    train_a: np.ndarray
+    train_b: np.ndarray
+    test_a: np.ndarray
+    test_b: np.ndarray
+
+
+class CycleGANJob(TrainJob):
+    name = "cyclegan"
+    Config = TrainConfig
+
+    def load(self, cfg, data_dir=None):
+        """B (``cfg.dataset``) through the shared fast-mode rules, A (MNIST) from the same digits."""
+        if cfg.dataset != "mnist_m":
+            raise ShapeError(f"CycleGAN here translates between MNIST and mnist_m; got --dataset {cfg.dataset}. "
+                             "Use --dataset mnist_m.")
+        d = load_run_data(self.name, cfg, data_dir)  # seeds; in fast mode keeps the first digits only
+        loaded_a = data.load(DOMAIN_A, data_dir=data_dir)
+        (x_a, _), (test_a, y_test_a) = loaded_a
+        test_a = test_a[: len(d.x_test)]
+        if not np.array_equal(y_test_a[: len(d.x_test)], d.y_test):
+            raise ShapeError("the mnist_m test split is not built from the MNIST test digits")
+        train_a, train_b = data.unpaired_domains(x_a[: len(d.x_train)], d.x_train, seed=cfg.seed)
+        if min(len(train_a), len(train_b)) < d.batch_size:
+            raise ShapeError(f"{min(len(train_a), len(train_b))} training images per domain is less than one "
+                             f"batch of {d.batch_size}; lower --batch-size.")
+        self.domains = Domains(loaded_a.source, train_a, train_b, data.to_domain_a(test_a), d.x_test)
+        return d
+
+    def build(self, cfg, d):
+        dom = self.domains
+        return cg.make_cyclegan(
+            cg.IMAGE_SHAPE, steps_per_epoch=steps_per_epoch(min(len(dom.train_a), len(dom.train_b)), d.batch_size),
+            epochs=d.epochs, learning_rate=cfg.learning_rate, generator=cfg.generator, width=cfg.width,
+            residual_blocks=cfg.residual_blocks, d_width=cfg.d_width,
+            cycle_weight=(cfg.cycle_weight, cfg.cycle_weight if cfg.cycle_weight_b is None else cfg.cycle_weight_b),
+            identity_weight=cfg.identity_weight, pool_size=max(cfg.pool_size, d.batch_size),
+            adversarial=cfg.adversarial, seed=cfg.seed,
+            # XLA compilation costs ~25 s up front: worth it for a real run, not a fast one
+            jit_compile=cfg.jit_compile and not cfg.fast)
+
+    def feed(self, cfg, d):
+        return data.unpaired_batches(self.domains.train_a, self.domains.train_b, d.batch_size, cfg.seed), None
+
+    def callbacks(self, cfg, d, model, run, data_dir=None):
+        dom = self.domains
+        monitor = min(cfg.monitor_examples, len(dom.test_b))
+        judge_a = evaluator(DOMAIN_A, fast=cfg.fast, data_dir=data_dir)  # the lesson-01 MNIST classifier
+        return [LabelPreservation(dom.test_b[:monitor], d.y_test[:monitor], judge_a),
+                progress_frames(run, lambda m: cg.side_by_side(m, dom.test_a[:SHOWN], dom.test_b[:SHOWN]),
+                                ncols=SHOWN)]
+
+    def save(self, cfg, d, model, run, history):
+        finish_progress_gif(run)
+        for net in (model.g, model.f):
+            save_model(net, run / f"{net.name}.keras")
+
+    def measure(self, cfg, d, model, run, history, data_dir=None):
+        dom, y_test = self.domains, d.y_test
+        judge_a = evaluator(DOMAIN_A, fast=cfg.fast, data_dir=data_dir)
+        judge_b = evaluator(cfg.dataset, fast=cfg.fast, data_dir=data_dir)  # an MNIST-M classifier
+        b_to_a = label_preservation(model.f, dom.test_b, y_test, judge_a, grey=True)
+        a_to_b = label_preservation(model.g, dom.test_a, y_test, judge_b)
+        x_a, x_b = data.to_symmetric(dom.test_a).numpy(), data.to_symmetric(dom.test_b).numpy()
+        cycle_a = float(np.mean(np.abs(apply_in_batches(model.f, apply_in_batches(model.g, x_a)) - x_a)))
+        cycle_b = float(np.mean(np.abs(apply_in_batches(model.g, apply_in_batches(model.f, x_b)) - x_b)))
+        monitor = min(cfg.monitor_examples, len(dom.test_b))
+        return {
+            "test_examples": int(len(y_test)),
+            "label_preservation_accuracy": {"b_to_a": round(b_to_a, 4), "a_to_b": round(a_to_b, 4),
+                                            "mean": round((a_to_b + b_to_a) / 2, 4)},
+            "baseline_untranslated_accuracy": round(accuracy(y_test, predict_classes(judge_a, data.to_grey(dom.test_b))),
+                                                    4),
+            "baseline_untranslated_accuracy_a_to_b": round(accuracy(y_test, predict_classes(judge_b, dom.test_a)), 4),
+            "label_preservation_note": (
+                "b_to_a: the lesson-01 MNIST classifier's accuracy on F(b) (channels averaged to grey) for the "
+                "test digits of mnist_m; baseline_untranslated_accuracy: the same classifier on the untranslated "
+                "test images. a_to_b: an mnist_m classifier (trained once, cached) on G(a) for the MNIST test "
+                "digits; baseline_untranslated_accuracy_a_to_b: that classifier on untranslated MNIST."),
+            "cycle_l1": round((cycle_a + cycle_b) / 2, 4),
+            "cycle_l1_by_domain": {"a": round(cycle_a, 4), "b": round(cycle_b, 4)},
+            "cycle_l1_note": "mean |F(G(a)) - a| and |G(F(b)) - b| per pixel on the test images, pixels in [-1, 1].",
+            "b_to_a_accuracy_by_epoch": [round(v, 4) for v in history.get("b_to_a_accuracy", [])],
+            "b_to_a_accuracy_by_epoch_note": f"on the first {monitor} test images, after each epoch",
+        }
+
+    def record(self, cfg, d, history):
+        dom = self.domains
+        examples = min(len(dom.train_a), len(dom.train_b))
+        return run_record(self.name, cfg, f"A: {dom.source_a}; B: {d.loaded.source}", history, examples=examples,
+                          batch_size=d.batch_size, images_per_epoch=steps_per_epoch(examples, d.batch_size) * d.batch_size)
+
+
+def train(cfg: TrainConfig, out, *, resume: bool = False, data_dir=None, verbose="auto") -> dict:
+    """Train a CycleGAN between MNIST (A) and MNIST-M (B) into ``out``; returns (and writes) ``metrics.json``."""
+    return CycleGANJob().train(cfg, out, resume=resume, data_dir=data_dir, verbose=verbose)
+
+
+def load_generators(path: str | Path) -> tuple[keras.Model, keras.Model]:
+    """``(G, F)`` from a run folder (``G_A_to_B.keras``, ``F_B_to_A.keras``), safe mode on."""
+    return (load_saved_model(path, "G_A_to_B.keras", "cyclegan"),
+            load_saved_model(path, "F_B_to_A.keras", "cyclegan"))

@@ -1,0 +1,116 @@
+"""The lesson-02 DCGAN's train job: ``python -m course train dcgan``.
+
+Writes ``samples.png`` (fixed-noise grid, refreshed every epoch), ``frames/`` and
+``progress.gif``, ``generator.keras``, ``samples.npz`` (``cfg.samples`` uint8 images from a
+fixed seed, key ``samples``), checkpoints of G, D, both optimizers and the epoch, and
+``metrics.json``, which scores the samples with the lesson-01 classifier.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import keras
+import numpy as np
+
+from .. import config, data, metrics
+from ..errors import ShapeError
+from ..evaluation import classifier_features, inception_features
+from ..io import atomic_path
+from ..models import dcgan
+from ..models.base import steps_per_epoch
+from ..runs import load_saved_model
+from .base import RunConfig, TrainJob, finish_progress_gif, progress_frames, run_record, save_model
+from .evaluators import evaluator
+
+
+@dataclass
+class TrainConfig(RunConfig):
+    """Settings of one DCGAN run (the command line's flags)."""
+
+    epochs: int = 20
+    learning_rate: float = 2e-4
+    latent_dim: int = dcgan.LATENT_DIM
+    upsample: Literal["transpose", "resize"] = "transpose"
+    g_loss: Literal["non_saturating", "minimax"] = "non_saturating"
+    real_label: float = 1.0  # 0.9: one-sided label smoothing
+    samples: int = 10_000  # generated images scored at the end
+    jit_compile: bool = True
+
+
+class DCGANJob(TrainJob):
+    name = "dcgan"
+    Config = TrainConfig
+
+    def build(self, cfg, d):
+        if len(d.x_train) < d.batch_size:
+            raise ShapeError(f"{len(d.x_train)} training images is less than one batch of {d.batch_size}; "
+                             "lower --batch-size.")
+        return dcgan.make_dcgan(d.image_shape, cfg.latent_dim, cfg.upsample, seed=cfg.seed,
+                                learning_rate=cfg.learning_rate, g_loss=cfg.g_loss, real_label=cfg.real_label,
+                                jit_compile=cfg.jit_compile)
+
+    def feed(self, cfg, d):
+        return data.pipeline(d.x_train, batch_size=d.batch_size, shuffle=True, seed=cfg.seed, scale="symmetric",
+                             drop_remainder=True), None
+
+    def callbacks(self, cfg, d, model, run, data_dir=None):
+        grid_noise = dcgan.fixed_noise(100, cfg.latent_dim)
+        return [progress_frames(run, lambda m: data.from_symmetric(m.generator(grid_noise, training=False)))]
+
+    def save(self, cfg, d, model, run, history):
+        finish_progress_gif(run)
+        save_model(model.generator, run / "generator.keras")
+        samples = dcgan.sample(model.generator, min(cfg.samples, d.test_examples_cap or cfg.samples), seed=cfg.seed)
+        with atomic_path(run / "samples.npz") as tmp:
+            np.savez_compressed(tmp, samples=samples)
+
+    def measure(self, cfg, d, model, run, history, data_dir=None):
+        with np.load(run / "samples.npz") as saved:
+            samples = saved["samples"]
+        judge = evaluator(cfg.dataset, fast=cfg.fast, data_dir=data_dir)
+        real_features, _ = classifier_features(judge, d.x_test)
+        fake_features, fake_classes = classifier_features(judge, samples)
+        half = len(real_features) // 2
+        trained = bool(history.get("d_loss"))
+        result = {
+            "samples": int(len(samples)),
+            "fid_classifier": round(metrics.frechet_distance(fake_features, real_features), 4),
+            "fid_classifier_floor": round(metrics.frechet_distance(real_features[:half], real_features[half:]), 4),
+            "kid_classifier": round(metrics.kernel_inception_distance(fake_features, real_features), 5),
+            "fid_note": (f"Frechet distance in the penultimate features of the course's {cfg.dataset} classifier, "
+                         f"{len(samples)} samples vs {len(real_features)} real test images; the floor compares the "
+                         "two halves of the test set. Not Inception FID: the scales differ."),
+            "sample_class_histogram": metrics.class_histogram(fake_classes, d.loaded.class_names),
+            "final_D(x)": round(history["D(x)"][-1], 4) if trained else None,
+            "final_D(G(z))": round(history["D(G(z))"][-1], 4) if trained else None,
+        }
+        if d.image_shape[-1] == 3:  # colour images: add true FID when Inception-v3 weights are available
+            result.update(_inception_fid(samples, d.x_test))
+        return result
+
+    def record(self, cfg, d, history):
+        return run_record(self.name, cfg, d.loaded.source, history, examples=len(d.x_train), batch_size=d.batch_size,
+                          images_per_epoch=steps_per_epoch(len(d.x_train), d.batch_size) * d.batch_size)
+
+
+def _inception_fid(samples: np.ndarray, real: np.ndarray) -> dict:
+    """``fid_inception`` on up to 2,000 images per side without a GPU (10,000 with one), or a note why not."""
+    n = min(len(samples), len(real), 10_000 if config.gpus() else 2_000)
+    fake_features, reason = inception_features(samples[:n])
+    if fake_features is None:
+        return {"fid_inception": None, "fid_inception_note": reason + "; only fid_classifier is reported."}
+    real_features, _ = inception_features(real[:n])
+    return {"fid_inception": round(metrics.frechet_distance(fake_features, real_features), 3),
+            "fid_inception_note": f"Inception-v3 pool features, {n} samples vs {n} real test images."}
+
+
+def train(cfg: TrainConfig, out, *, resume: bool = False, data_dir=None, verbose="auto") -> dict:
+    """Train a DCGAN into the run folder ``out``; returns (and writes) ``metrics.json``."""
+    return DCGANJob().train(cfg, out, resume=resume, data_dir=data_dir, verbose=verbose)
+
+
+def load_generator(path: str | Path) -> keras.Model:
+    """Load ``generator.keras`` (or the run folder holding it), with safe mode on."""
+    return load_saved_model(path, "generator.keras", "dcgan")
