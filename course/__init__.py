@@ -9,7 +9,9 @@ import os as _os
 _os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 _os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-__version__ = "0.1.0"
+from .version import __version__  # noqa: E402
+
+__all__ = ["__version__", "show_source"]
 
 
 def show_source(obj) -> None:

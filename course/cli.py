@@ -65,7 +65,7 @@ def _train_parser(model: str, config_class) -> argparse.ArgumentParser:
 
     p = argparse.ArgumentParser(prog=f"python -m course train {model}",
                                 description=f"Train a {model} into a run folder (settings: {config_class.__name__}).")
-    p.add_argument("--out", help="run folder (default: runs/MODEL-DATASET)")
+    p.add_argument("--out", help="run folder (default: runs/MODEL-DATASET[-fast] in $COURSE_HOME)")
     p.add_argument("--resume", action="store_true", help="continue from the run folder's last checkpoint")
     p.add_argument("--data-dir", help="folder with the official files (default: $COURSE_DATA_DIR)")
     helps = _field_help(config_class)
@@ -103,7 +103,8 @@ def _cmd_train(args) -> int:
         config.set_fast_mode(True)
     cfg = module.TrainConfig(**settings)
     data.spec(cfg.dataset)  # an unknown dataset fails here, before anything is built
-    out = Path(given.out or f"runs/{args.model}-{cfg.dataset}")
+    default_out = config.runs_dir() / f"{args.model}-{cfg.dataset}{'-fast' if cfg.fast else ''}"
+    out = Path(given.out) if given.out else default_out
     verbose = 1 if sys.stdout.isatty() else 2
     metrics = module.train(cfg, out, resume=given.resume, data_dir=given.data_dir, verbose=verbose)
     print(json.dumps({k: v for k, v in metrics.items() if k != "config"}, indent=2))

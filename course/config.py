@@ -52,9 +52,23 @@ FAST = {
 }
 
 
+def home() -> Path:
+    """The course's home folder, where runs and caches live: ``$COURSE_HOME``, else ``~/generative-course``.
+
+    Point it at Google Drive in Colab (the lessons' optional Drive cell does), so that a
+    recycled runtime resumes from the last epoch.
+    """
+    return Path(os.environ.get("COURSE_HOME") or Path.home() / "generative-course").expanduser()
+
+
+def runs_dir() -> Path:
+    """Where run folders go by default: ``HOME/runs``."""
+    return home() / "runs"
+
+
 def cache_dir() -> Path:
-    """Where trained evaluators are kept: ``$COURSE_CACHE_DIR`` or ``~/.cache/course``."""
-    return Path(os.environ.get("COURSE_CACHE_DIR") or Path.home() / ".cache" / "course")
+    """Where trained evaluators are kept: ``$COURSE_CACHE_DIR`` if set, else ``HOME/cache``."""
+    return Path(os.environ.get("COURSE_CACHE_DIR") or home() / "cache").expanduser()
 
 
 def seed_everything(seed: int) -> None:

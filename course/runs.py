@@ -5,20 +5,31 @@ Taught in 01_cnn_classifier, section Train (resume) and used by every lesson.
 A run folder holds everything one training run writes::
 
     run/
+      run.json                            what the weights are trained with: settings, data, model
       checkpoints/epoch-0003.weights.h5   model + optimizer state after epoch 3
-      checkpoints/state.json              {"epoch": 3, "weights": ..., "history": {...}}
+      checkpoints/state.json              {"epoch": 3, "weights": ..., "random_state": ..., "history": {...}}
       history.csv                         one row per completed epoch
       metrics.json                        final figures
-      model.keras                         the trained model
+      .lock                               held by the one process that uses the folder
 
-Every file is written to a temporary name and renamed into place, so a run
-killed at any instant leaves the previous checkpoint intact. ``state.json`` is
-written last and is the single source of truth: the weights it names and the
-history it holds always belong to the same epoch.
+Three promises:
+
+* **Kill-safe.** Every file is written to a temporary name, flushed and renamed into place
+  (:mod:`course.io`), so a run killed at any instant leaves the previous checkpoint intact.
+  ``state.json`` is written last and is the single source of truth: the weights it names,
+  the random state and the history it holds belong to the same epoch. Temporary files a
+  kill leaves behind are removed when the folder is next used.
+* **The same run.** A resumed run restores weights, every optimizer's state (step count
+  and moments, so learning-rate schedules continue), every random generator's state, and
+  sees each epoch's data in the order an uninterrupted run would have (data.EpochOrder).
+* **Never under other settings.** ``run.json`` records the settings, a fingerprint of the
+  data and a description of the model; resuming with anything different is refused with
+  the list of differences. One process at a time: the folder is locked while in use.
 """
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import json
 import os
@@ -29,11 +40,14 @@ from typing import Callable
 import keras
 import numpy as np
 
+from .data import set_epoch
 from .errors import RunFolderError
-from .io import atomic_path, write_json_atomic, write_text_atomic
+from .io import FileLock, atomic_path, clean_stale_temp, write_json_atomic, write_text_atomic
 from .plotting import grid_image, save_png
+from .version import __version__
 
 STATE_FILE = "state.json"
+RUN_FILE = "run.json"
 
 
 class RunFolder:
@@ -50,20 +64,36 @@ class RunFolder:
     def __repr__(self) -> str:
         return f"RunFolder({str(self.path)!r})"
 
+    def __fspath__(self) -> str:
+        return str(self.path)
+
+    def lock(self) -> FileLock:
+        """The folder's lock (a context manager): one process per run folder."""
+        return FileLock(self.path / ".lock", what=f"The run folder {self.path}")
+
+    def clean(self) -> list[Path]:
+        """Remove temporary files a killed process left here (call while holding :meth:`lock`)."""
+        return clean_stale_temp(self.path)
+
     @property
     def state_path(self) -> Path:
         return self.checkpoints / STATE_FILE
 
     def state(self) -> dict | None:
         """The last checkpoint's state (epoch, weights file, history), or None."""
-        if not self.state_path.is_file():
+        return self._read(self.state_path, "delete the checkpoints folder to start over")
+
+    def record(self) -> dict | None:
+        """What the run's weights are trained with (``run.json``), or None for a new folder."""
+        return self._read(self.path / RUN_FILE, "delete the run folder to start over")
+
+    def _read(self, path: Path, fix: str) -> dict | None:
+        if not path.is_file():
             return None
         try:
-            return json.loads(self.state_path.read_text())
-        except json.JSONDecodeError as err:
-            raise RunFolderError(
-                f"{self.state_path} is corrupt ({err}); delete the checkpoints folder to start over."
-            ) from None
+            return json.loads(path.read_text())
+        except (json.JSONDecodeError, UnicodeDecodeError) as err:
+            raise RunFolderError(f"{path} is corrupt ({err}); {fix}.") from None
 
     def write_history_csv(self, history: dict[str, list]) -> None:
         keys = list(history)
@@ -84,6 +114,116 @@ def read_history_csv(path: str | os.PathLike) -> dict[str, list[float]]:
     return {k: [float(r[k]) for r in rows] for k in keys}
 
 
+def run_folder(name: str, root: str | os.PathLike | None = None, **settings) -> RunFolder:
+    """A run folder named from the settings that matter: ``ROOT/NAME-<digest of settings>``.
+
+    Notebooks train with this, so changing a parameter trains a new run while re-running
+    the same settings (after a disconnect, say) resumes the old one. ``root`` defaults to
+    the ``runs`` folder in the course's home (:func:`course.config.home`).
+    """
+    from .config import runs_dir
+
+    digest = hashlib.sha256(json.dumps(settings, sort_keys=True, default=str).encode()).hexdigest()[:8]
+    return RunFolder(Path(root or runs_dir()) / f"{name}-{digest}")
+
+
+# --------------------------------------------------------------------------- what a run is trained with
+
+
+def optimizers_of(model: keras.Model) -> list:
+    """The optimizers a model owns: ``model.optimizers`` of a multi-network model, else ``model.optimizer``."""
+    found = getattr(model, "optimizers", None)
+    if found:
+        return list(found)
+    return [model.optimizer] if getattr(model, "optimizer", None) is not None else []
+
+
+def _variables_for(model: keras.Model, optimizer) -> list:
+    owner = getattr(model, "variables_for", None)
+    return owner(optimizer) if owner else model.trainable_variables
+
+
+def random_state_variables(model: keras.Model) -> list:
+    """The states of every random generator in ``model`` (its own, Dropout's, augmentation's, ...).
+
+    ``save_weights`` does not keep them; checkpoints do, so a resumed run draws the noise
+    an uninterrupted one would have drawn.
+    """
+    weights = {id(v) for v in model.weights}
+    return [v for v in model.variables if id(v) not in weights]
+
+
+def _learning_rate(optimizer):
+    inner = getattr(optimizer, "inner_optimizer", optimizer)  # a LossScaleOptimizer's wrapped optimizer
+    rate = getattr(inner, "_learning_rate", None)
+    if isinstance(rate, keras.optimizers.schedules.LearningRateSchedule):
+        return {"schedule": type(rate).__name__, **rate.get_config()}
+    return float(f"{float(keras.ops.convert_to_numpy(inner.learning_rate)):.7g}")  # float32's digits
+
+
+def describe_model(model: keras.Model) -> dict:
+    """What the checkpoint's weights must fit: variable shapes, optimizers and their learning rates,
+    and the model's own settings (``get_config`` of the course's models)."""
+    description = {
+        "weights": [list(v.shape) for v in model.weights],
+        "optimizers": [{"class": type(getattr(o, "inner_optimizer", o)).__name__, "learning_rate": _learning_rate(o)}
+                       for o in optimizers_of(model)],
+    }
+    recipe = getattr(model, "recipe", None)
+    if callable(recipe):
+        description["model"] = recipe()
+    return description
+
+
+def _flatten(value, prefix: str = "") -> dict:
+    """``{"a": {"b": 1}, "c": [{"d": 2}]}`` -> ``{"a.b": 1, "c.0.d": 2}`` (lists of numbers stay whole)."""
+    if isinstance(value, list) and any(isinstance(item, (dict, list)) for item in value) and prefix != "model.weights":
+        value = dict(enumerate(value))
+    if isinstance(value, dict) and value:
+        out = {}
+        for key, item in value.items():
+            out.update(_flatten(item, f"{prefix}.{key}" if prefix else str(key)))
+        return out
+    return {prefix: value}
+
+
+def differences(recorded: dict, current: dict) -> list[str]:
+    """Lines ``key: recorded -> current`` for every setting that differs (nested keys dotted)."""
+    old, new = (_flatten(json.loads(json.dumps(d, default=str))) for d in (recorded, current))  # tuples -> lists
+    lines = []
+    for key in sorted(set(old) | set(new)):
+        if old.get(key, "(not set)") != new.get(key, "(not set)"):
+            a, b = old.get(key, "(not set)"), new.get(key, "(not set)")
+            if key == "model.weights":
+                a, b = f"{len(a)} weight tensors {_digest(a)}", f"{len(b)} weight tensors {_digest(b)}"
+            lines.append(f"  {key}: {a!r} in the run, {b!r} now")
+    return lines
+
+
+def _digest(value) -> str:
+    return hashlib.sha256(json.dumps(value).encode()).hexdigest()[:8]
+
+
+def check_same_run(run: RunFolder, record: dict) -> None:
+    """Refuse to continue ``run`` under anything but the settings its weights were trained with."""
+    recorded = run.record()
+    if recorded is None:
+        return
+    if "course_version" in record and recorded.get("course_version") != record["course_version"]:
+        print(f"Note: {run.path} was started with course {recorded.get('course_version')}; "
+              f"this is course {record.get('course_version')}.")
+    compared = [k for k in ("settings", "data", "model") if k in record]
+    lines = differences({k: recorded.get(k) for k in compared}, {k: record.get(k) for k in compared})
+    if lines:
+        raise RunFolderError(
+            f"{run.path} holds a run trained with other settings; it was not changed:\n" + "\n".join(lines)
+            + "\nEither continue it with its own settings (those 'in the run'), or train a new run in another "
+              "folder (--out on the command line; notebooks name a new folder for new settings).")
+
+
+# --------------------------------------------------------------------------- callbacks of a run
+
+
 class EpochTimer(keras.callbacks.Callback):
     """Adds ``epoch_seconds`` (wall time of the epoch) to the logs, so history keeps it."""
 
@@ -95,8 +235,19 @@ class EpochTimer(keras.callbacks.Callback):
             logs["epoch_seconds"] = time.perf_counter() - self._start
 
 
+class EpochOrderSync(keras.callbacks.Callback):
+    """Before each epoch, tell the course's pipelines in ``data`` which epoch it is (their shuffle order)."""
+
+    def __init__(self, data):
+        super().__init__()
+        self.data = data
+
+    def on_epoch_begin(self, epoch, logs=None):
+        set_epoch(self.data, epoch)
+
+
 class ResumableCheckpoint(keras.callbacks.Callback):
-    """After every epoch, save model + optimizer state and the history, atomically.
+    """After every epoch, save model + optimizer state, random state and the history, atomically.
 
     Keras' ``BackupAndRestore`` writes its weights and its epoch counter as two
     separate, non-atomic files and deletes them when training ends; this callback
@@ -121,8 +272,9 @@ class ResumableCheckpoint(keras.callbacks.Callback):
         weights = self.run.checkpoints / f"epoch-{epoch + 1:04d}.weights.h5"
         with atomic_path(weights) as tmp:
             self.model.save_weights(tmp)
-        write_json_atomic(self.run.state_path,
-                          {"epoch": epoch + 1, "weights": weights.name, "history": self.history})
+        random_state = [keras.ops.convert_to_numpy(v.value).tolist() for v in random_state_variables(self.model)]
+        write_json_atomic(self.run.state_path, {"epoch": epoch + 1, "weights": weights.name,
+                                                "random_state": random_state, "history": self.history})
         self.run.write_history_csv(self.history)
         self._prune(keep_name=weights.name)
 
@@ -132,11 +284,15 @@ class ResumableCheckpoint(keras.callbacks.Callback):
             p.unlink(missing_ok=True)
 
 
+# --------------------------------------------------------------------------- restore and fit
+
+
 def restore(model: keras.Model, run: RunFolder) -> tuple[int, dict[str, list]]:
     """Load the last checkpoint of ``run`` into a compiled ``model``.
 
     Returns ``(epochs_done, history)``; ``(0, {})`` when the run has no checkpoint.
-    The optimizer is built first so its state (step count, moments) is restored too.
+    The optimizers are built first so their state (step count, moments) is restored too;
+    the random generators get the state they had when the checkpoint was written.
     """
     state = run.state()
     if state is None:
@@ -145,24 +301,19 @@ def restore(model: keras.Model, run: RunFolder) -> tuple[int, dict[str, list]]:
     if not weights.is_file():
         raise RunFolderError(f"{run.state_path} names {weights.name}, which is missing; "
                              "delete the checkpoints folder to start over.")
-    for opt in _optimizers(model):
+    for opt in optimizers_of(model):
         if not opt.built:
-            opt.build(_trainable_for(model, opt))
+            opt.build(_variables_for(model, opt))
     model.load_weights(weights)
+    saved = state.get("random_state")
+    if saved is not None:
+        generators = random_state_variables(model)
+        if len(saved) != len(generators):
+            raise RunFolderError(f"{run.state_path} holds {len(saved)} random states but the model has "
+                                 f"{len(generators)} random generators: it is not this model's checkpoint.")
+        for variable, value in zip(generators, saved):
+            variable.assign(np.asarray(value, dtype=keras.backend.standardize_dtype(variable.dtype)))
     return int(state["epoch"]), state.get("history", {})
-
-
-def _optimizers(model: keras.Model) -> list:
-    """The optimizers a model owns: ``model.optimizer`` or the several of a multi-network model."""
-    found = getattr(model, "optimizers", None)
-    if found:
-        return list(found)
-    return [model.optimizer] if getattr(model, "optimizer", None) is not None else []
-
-
-def _trainable_for(model: keras.Model, optimizer) -> list:
-    owner = getattr(model, "variables_for", None)
-    return owner(optimizer) if owner else model.trainable_variables
 
 
 def fit_resumable(
@@ -173,45 +324,60 @@ def fit_resumable(
     epochs: int,
     run: RunFolder | str | os.PathLike,
     resume: bool = True,
+    settings: dict | None = None,
+    data_fingerprint: dict | None = None,
     validation_data=None,
     callbacks: list | None = None,
     verbose: int | str = "auto",
 ) -> dict[str, list[float]]:
     """``model.fit(x, y)`` that checkpoints every epoch into ``run`` and resumes from it.
 
-    With ``resume=True`` a run folder that already has checkpoints continues from
-    the last completed epoch, its history kept; with ``resume=False`` such a folder
-    is an error (nothing is overwritten by accident). Returns the whole history,
-    all epochs, including those before the resume.
+    With ``resume=True`` a run folder that already has checkpoints continues from the
+    last completed epoch, its history kept; with ``resume=False`` such a folder is an
+    error (nothing is overwritten by accident). A run continues only under the settings
+    it was started with: ``settings`` (what the caller chose: dataset, batch size, ...),
+    ``data_fingerprint`` and the model's description (:func:`describe_model`) are stored
+    in ``run.json`` and compared on resume. ``epochs`` is the total; leave it out of
+    ``settings`` where a run may be extended (no schedule depends on it). The folder is
+    locked while training. Returns the whole history, all epochs, including those
+    before the resume.
     """
     run = run if isinstance(run, RunFolder) else RunFolder(run)
-    done, history = 0, {}
-    if run.state() is not None:
-        if not resume:
-            raise RunFolderError(
-                f"{run.path} already holds a run (checkpoint after epoch {run.state()['epoch']}). "
-                "Resume it with --resume (resume=True), or choose another output folder."
+    with run.lock():
+        run.clean()
+        record = {"settings": settings or {}, "data": data_fingerprint or {}, "model": describe_model(model),
+                  "course_version": __version__, "keras": keras.__version__, "backend": keras.backend.backend()}
+        done, history = 0, {}
+        state = run.state()
+        if state is not None:
+            if not resume:
+                raise RunFolderError(
+                    f"{run.path} already holds a run (checkpoint after epoch {state['epoch']}). "
+                    "Resume it with --resume (resume=True), or choose another output folder.")
+            check_same_run(run, record)
+            if epochs < state["epoch"]:
+                raise RunFolderError(f"{run.path} has trained {state['epoch']} epochs already; asking for {epochs} "
+                                     "would not undo them. Ask for at least as many, or use another folder.")
+            done, history = restore(model, run)
+            if verbose:
+                print(f"Resuming from {run.path}: {done} epoch(s) done, {max(0, epochs - done)} to go.")
+        else:
+            write_json_atomic(run / RUN_FILE, record)
+        checkpoint = ResumableCheckpoint(run, history)
+        if done < epochs:
+            model.fit(
+                x,
+                y,
+                shuffle=isinstance(x, np.ndarray),  # the course's pipelines shuffle themselves (data.EpochOrder)
+                epochs=epochs,
+                initial_epoch=done,
+                validation_data=validation_data,
+                # the caller's callbacks run before the checkpoint, so what they add to the logs
+                # (e.g. a per-epoch measurement) is kept in the history
+                callbacks=[EpochOrderSync(x), EpochTimer(), *(callbacks or []), checkpoint],
+                verbose=verbose,
             )
-        done, history = restore(model, run)
-        if verbose:
-            print(f"Resuming from {run.path}: {done} epoch(s) done, {max(0, epochs - done)} to go.")
-    checkpoint = ResumableCheckpoint(run, history)
-    if done < epochs:
-        import tensorflow as tf
-
-        model.fit(
-            x,
-            y,
-            shuffle=not isinstance(x, tf.data.Dataset),  # a tf.data pipeline shuffles itself
-            epochs=epochs,
-            initial_epoch=done,
-            validation_data=validation_data,
-            # the caller's callbacks run before the checkpoint, so what they add to the logs
-            # (e.g. a per-epoch measurement) is kept in the history
-            callbacks=[EpochTimer(), *(callbacks or []), checkpoint],
-            verbose=verbose,
-        )
-    return checkpoint.history
+        return checkpoint.history
 
 
 def train_seconds(history: dict[str, list[float]]) -> float:

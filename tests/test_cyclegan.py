@@ -239,12 +239,13 @@ def test_resume_restores_all_four_optimizers_and_the_pools(tmp_path):
     for old, new in ((model.pool_a, fresh.pool_a), (model.pool_b, fresh.pool_b)):
         assert int(new.count.numpy()) == int(old.count.numpy()) == 8
         np.testing.assert_array_equal(new.seed_generator.state.numpy(), old.seed_generator.state.numpy())
+        np.testing.assert_array_equal(new.images.numpy(), old.images.numpy())
 
 
 # --------------------------------------------------------------------------- the train job
 
 
-def test_train_cyclegan_fast_writes_every_file_and_resumes(tmp_path, monkeypatch):
+def test_train_cyclegan_fast_writes_every_file_and_refuses_a_longer_schedule(tmp_path, monkeypatch, capsys):
     from course.cli import main
 
     monkeypatch.setenv("COURSE_CACHE_DIR", str(tmp_path / "cache"))
@@ -266,9 +267,14 @@ def test_train_cyclegan_fast_writes_every_file_and_resumes(tmp_path, monkeypatch
     assert len(metrics["b_to_a_accuracy_by_epoch"]) == 1
     frame = (out / "frames" / "epoch-0001.png").read_bytes()
 
-    assert main(args + ["--epochs", "2", "--resume"]) == 0
+    # the learning rate decays over the run's epochs, so more epochs would be another run
+    capsys.readouterr()
+    assert main(args + ["--epochs", "2", "--resume"]) == 2
+    err = capsys.readouterr().err
+    assert "settings.epochs: 1 in the run, 2 now" in err and "--epochs 1" in err and "Traceback" not in err
+    assert main(args + ["--epochs", "1", "--resume"]) == 0  # the same settings: accepted, nothing to train
     metrics = json.loads((out / "metrics.json").read_text())
-    assert metrics["epochs"] == 2 and len(metrics["b_to_a_accuracy_by_epoch"]) == 2
+    assert metrics["epochs"] == 1 and len(metrics["b_to_a_accuracy_by_epoch"]) == 1
     assert (out / "frames" / "epoch-0001.png").read_bytes() == frame
     from course.jobs.cyclegan import load_generators
 

@@ -1,4 +1,10 @@
 import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
 
 import keras
 import numpy as np
@@ -6,6 +12,7 @@ import pytest
 
 from course import io, runs
 from course.errors import RunFolderError
+from course.io import FileLock, LockedError
 
 
 def tiny_model(seed=0):
@@ -134,3 +141,147 @@ def test_sample_grids_and_gif(tmp_path):
     assert frames.shape[0] == 3
     png = iio.imread(tmp_path / "samples.png")
     assert png.shape == (2 * (2 * 10 + 2), 2 * (3 * 10 + 2))  # 2 rows x 3 cols of 8px + 2px padding, x2 scale
+
+
+# --------------------------------------------------------------------------- runs you can trust
+
+HELPERS = Path(__file__).parent / "helpers"
+
+
+def _child(run_dir, kill_at=0):
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    return subprocess.run([sys.executable, str(HELPERS / "kill_child.py"), str(run_dir), str(kill_at)],
+                          capture_output=True, text=True, timeout=300, env=env)
+
+
+def test_sigkill_at_every_step_of_a_checkpoint_then_resume_gives_the_uninterrupted_run(tmp_path):
+    """Kills before and after each rename of the checkpoint write; the resumed run ends bitwise equal."""
+    reference = _child(tmp_path / "reference")
+    assert reference.returncode == 0, reference.stderr[-2000:]
+    run = tmp_path / "killed"
+    # each kill point is counted in the renames of that process (run.json is renamed only by a fresh start)
+    for kill_at, after in ((-3, None), (3, 1), (-1, 1), (2, 2)):
+        out = _child(run, kill_at)
+        assert out.returncode == -signal.SIGKILL, out.stderr[-2000:]
+        state = runs.RunFolder(run).state()
+        assert (state["epoch"] if state else None) == after, kill_at
+    final = _child(run)
+    assert final.returncode == 0, final.stderr[-2000:]
+    np.testing.assert_array_equal(np.load(run / "final.npy"), np.load(tmp_path / "reference" / "final.npy"))
+    assert [p.name for p in run.rglob(".tmp-*")] == []
+    assert sorted(p.name for p in (run / "checkpoints").glob("*.h5")) == ["epoch-0003.weights.h5"]
+    assert len(runs.read_history_csv(run / "history.csv")["loss"]) == 3
+
+
+def test_a_resumed_gan_draws_the_noise_and_data_order_of_the_uninterrupted_run(tmp_path, monkeypatch):
+    """A checkpoint holds the seed generators' states; pipelines shuffle by (seed, epoch)."""
+    from course import data
+    from course.models import dcgan
+
+    x, _ = data.synthetic_digits(192, seed=0)
+
+    def train(folder, epochs=3):
+        keras.utils.set_random_seed(0)
+        gan = dcgan.make_dcgan((28, 28, 1), seed=0)
+        ds = data.pipeline(x, batch_size=32, shuffle=True, seed=0, scale="symmetric", drop_remainder=True)
+        runs.fit_resumable(gan, ds, epochs=epochs, run=folder, verbose=0)
+        return gan
+
+    reference = train(tmp_path / "reference")
+    original = runs.ResumableCheckpoint.on_epoch_end
+
+    def killed_after_first_checkpoint(self, epoch, logs=None):
+        original(self, epoch, logs)
+        if epoch == 0:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(runs.ResumableCheckpoint, "on_epoch_end", killed_after_first_checkpoint)
+    with pytest.raises(KeyboardInterrupt):
+        train(tmp_path / "resumed")
+    monkeypatch.setattr(runs.ResumableCheckpoint, "on_epoch_end", original)
+    resumed = train(tmp_path / "resumed")
+    for a, b in zip(reference.get_weights(), resumed.get_weights()):
+        np.testing.assert_array_equal(a, b)
+    np.testing.assert_array_equal(reference.seed_generator.state.numpy(), resumed.seed_generator.state.numpy())
+
+
+def test_each_epoch_has_its_own_order_and_a_resumed_pipeline_replays_none():
+    from course import data
+
+    x = np.arange(20, dtype=np.uint8).reshape(20, 1, 1, 1)
+    ds = data.pipeline(x, np.arange(20), batch_size=8, shuffle=True, seed=3)
+    epochs = [np.concatenate([b[1].numpy() for b in ds]) for _ in range(3)]
+    assert all(sorted(e) == list(range(20)) for e in epochs)
+    assert not np.array_equal(epochs[0], epochs[1])
+    fresh = data.pipeline(x, np.arange(20), batch_size=8, shuffle=True, seed=3)
+    data.set_epoch(fresh, 2)  # what fit_resumable does when it resumes at epoch 3
+    np.testing.assert_array_equal(np.concatenate([b[1].numpy() for b in fresh]), epochs[2])
+
+
+def test_another_process_on_the_folder_is_named_and_a_dead_ones_lock_never_blocks(tmp_path):
+    script = textwrap.dedent(f"""
+        import os, signal, sys, time
+        from course.runs import RunFolder
+        lock = RunFolder({str(tmp_path)!r}).lock().acquire()
+        print("locked", flush=True)
+        if sys.argv[1] == "die":
+            os.kill(os.getpid(), signal.SIGKILL)
+        time.sleep(60)
+    """)
+    holder = subprocess.Popen([sys.executable, "-c", script, "hold"], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        x, y = tiny_data()
+        with pytest.raises(LockedError, match=rf"in use by process {holder.pid} "):
+            runs.fit_resumable(tiny_model(), x, y, epochs=1, run=tmp_path, verbose=0)
+    finally:
+        holder.kill()
+        holder.wait()
+    dead = subprocess.run([sys.executable, "-c", script, "die"], capture_output=True, text=True)
+    assert dead.returncode == -signal.SIGKILL
+    runs.fit_resumable(tiny_model(), *tiny_data(), epochs=1, run=tmp_path, verbose=0)  # not blocked
+    with FileLock(tmp_path / "x.lock"), FileLock(tmp_path / "x.lock"):  # re-entrant in one process
+        pass
+
+
+def test_temporary_files_a_kill_left_are_removed_when_the_folder_is_next_used(tmp_path):
+    (tmp_path / "checkpoints").mkdir()
+    left = [tmp_path / ".tmp-metrics.abc.json", tmp_path / "checkpoints" / ".tmp-epoch-0001.weights.xyz.h5"]
+    for p in left:
+        p.write_text("half")
+    runs.fit_resumable(tiny_model(), *tiny_data(), epochs=1, run=tmp_path, verbose=0)
+    assert not any(p.exists() for p in left)
+
+
+def test_atomic_writes_are_flushed_to_disk_before_and_after_the_rename(tmp_path, monkeypatch):
+    synced = []
+    real_fsync = os.fsync
+    monkeypatch.setattr(os, "fsync", lambda fd: (synced.append(os.readlink(f"/proc/self/fd/{fd}")), real_fsync(fd)))
+    io.write_json_atomic(tmp_path / "a.json", {"x": 1})
+    assert len(synced) == 2 and ".tmp-a." in synced[0] and synced[1] == str(tmp_path)
+
+
+def test_run_folders_are_named_by_their_settings(tmp_path):
+    a = runs.run_folder("02_dcgan", root=tmp_path, upsample="transpose", epochs=5)
+    assert runs.run_folder("02_dcgan", root=tmp_path, epochs=5, upsample="transpose").path == a.path
+    assert runs.run_folder("02_dcgan", root=tmp_path, upsample="resize", epochs=5).path != a.path
+    assert a.path.name.startswith("02_dcgan-")
+
+
+def test_a_model_that_does_not_fit_the_run_is_refused_before_loading(tmp_path):
+    """A different architecture or learning rate in the same folder: one message, nothing loaded."""
+    x, y = tiny_data()
+    runs.fit_resumable(tiny_model(), x, y, epochs=1, run=tmp_path, settings={"width": 8}, verbose=0)
+    wider = keras.Sequential([keras.Input((4,)), keras.layers.Dense(16, activation="relu"), keras.layers.Dense(1)])
+    wider.compile(keras.optimizers.Adam(1e-2), "mse")
+    with pytest.raises(RunFolderError, match=r"model\.weights") as err:
+        runs.fit_resumable(wider, x, y, epochs=2, run=tmp_path, settings={"width": 8}, verbose=0)
+    assert "another folder" in str(err.value)
+    slower = tiny_model()
+    slower.optimizer.learning_rate = 1e-3
+    with pytest.raises(RunFolderError, match=r"model\.optimizers\.0\.learning_rate: 0\.01 in the run, 0\.001 now"):
+        runs.fit_resumable(slower, x, y, epochs=2, run=tmp_path, settings={"width": 8}, verbose=0)
+    with pytest.raises(RunFolderError, match=r"settings\.width: 8 in the run, 16 now"):
+        runs.fit_resumable(tiny_model(), x, y, epochs=2, run=tmp_path, settings={"width": 16}, verbose=0)
+    with pytest.raises(RunFolderError, match="would not undo them"):
+        runs.fit_resumable(tiny_model(), x, y, epochs=0, run=tmp_path, settings={"width": 8}, verbose=0)

@@ -156,3 +156,17 @@ def load(name: str, data_dir: str | os.PathLike | None = None) -> Loaded:
         f"Dataset {name!r} is not available. Tried, in order:\n  - " + "\n  - ".join(tried)
         + "\nTo fix: " + "; ".join(fixes) + "."
     )
+
+
+def fingerprint(name: str, *arrays: np.ndarray) -> dict:
+    """What a run trains on, in a few fields: the dataset, the size of each array, and a digest
+    of their bytes. Two runs on the same images have the same fingerprint wherever the files
+    lie; a different subset, order or release of the data changes it."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    for array in arrays:
+        array = np.ascontiguousarray(array)
+        digest.update(str((array.shape, array.dtype.str)).encode())
+        digest.update(array.tobytes())
+    return {"dataset": name, "sizes": [int(len(a)) for a in arrays], "sha256": digest.hexdigest()[:16]}

@@ -5,15 +5,14 @@ Scaling conventions, stated once: classifiers and VAEs see ``[0, 1]``
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Callable, Iterable
+from typing import Callable, Iterable
 
+import keras
 import numpy as np
+from keras import ops
 
 from ..errors import DataError, ShapeError
 from .mnist_m import unpaired_halves
-
-if TYPE_CHECKING:
-    import tensorflow as tf
 
 
 def check_images(images, expected_shape: Iterable[int], what: str = "images") -> None:
@@ -57,26 +56,58 @@ def split(images: np.ndarray, labels: np.ndarray, fraction: float, seed: int = 0
 
 
 def to_unit(images):
-    """uint8 pixels -> float32 in [0, 1] (classifiers, VAEs)."""
-    import tensorflow as tf
-
-    return tf.cast(images, tf.float32) / 255.0
+    """uint8 pixels -> float32 in [0, 1] (classifiers, VAEs). NumPy in, NumPy out; tensors stay tensors."""
+    if isinstance(images, np.ndarray):
+        return images.astype(np.float32) / 255.0
+    return ops.cast(images, "float32") / 255.0
 
 
 def to_symmetric(images):
-    """uint8 pixels -> float32 in [-1, 1] (GANs, whose generators end in tanh)."""
-    import tensorflow as tf
-
-    return tf.cast(images, tf.float32) / 127.5 - 1.0
+    """uint8 pixels -> float32 in [-1, 1] (GANs, whose generators end in tanh). NumPy in, NumPy out."""
+    if isinstance(images, np.ndarray):
+        return images.astype(np.float32) / 127.5 - 1.0
+    return ops.cast(images, "float32") / 127.5 - 1.0
 
 
 def from_symmetric(x) -> np.ndarray:
     """Floats in [-1, 1] -> uint8 pixels (for grids, GIFs and saved samples)."""
-    x = np.asarray(x, dtype=np.float32)
+    x = np.asarray(ops.convert_to_numpy(x), dtype=np.float32)
     return np.clip(np.round((x + 1.0) * 127.5), 0, 255).astype(np.uint8)
 
 
 SCALES: dict[str, Callable] = {"unit": to_unit, "symmetric": to_symmetric}
+
+
+class EpochOrder:
+    """The order in which a shuffled pipeline visits its examples: epoch ``e`` uses the permutation
+    drawn from ``(seed, e)``.
+
+    Each epoch's order depends on the seed and the epoch number alone, so a run resumed at
+    epoch 4 sees exactly the order an uninterrupted run would have seen there (a shuffle
+    buffer would start its random stream again and replay epoch 1's order). :func:`set_epoch`
+    (called by :func:`course.runs.fit_resumable` before every epoch) says which epoch comes
+    next; without it the epochs simply count up from 0.
+    """
+
+    def __init__(self, n: int, seed: int | None = None):
+        self.n = int(n)
+        self.seed = int(np.random.randint(0, 2**31 - 1)) if seed is None else int(seed)
+        self.epoch = 0
+
+    def permutation(self, epoch: int) -> np.ndarray:
+        return np.random.default_rng([self.seed, int(epoch)]).permutation(self.n)
+
+    def next(self) -> np.ndarray:
+        """The order of the epoch that starts now (then the epoch counter moves on)."""
+        order = self.permutation(self.epoch)
+        self.epoch += 1
+        return order
+
+
+def set_epoch(dataset, epoch: int) -> None:
+    """Tell a course pipeline (and pipelines zipped into it) which epoch it serves next; others are left alone."""
+    for order in getattr(dataset, "_course_orders", ()):
+        order.epoch = int(epoch)
 
 
 def pipeline(
@@ -88,29 +119,79 @@ def pipeline(
     seed: int | None = None,
     scale: str = "unit",
     drop_remainder: bool = False,
-) -> tf.data.Dataset:
-    """A ``tf.data`` pipeline: cache the uint8 data, shuffle each epoch, batch, scale, prefetch.
+):
+    """Batches of scaled images (and int32 labels): a ``tf.data`` pipeline on TensorFlow, a
+    ``keras.utils.PyDataset`` of NumPy batches on the other backends. Same order, same values.
 
-    Caching uint8 before the shuffle keeps memory at a quarter of float32 and
-    reshuffles every epoch; scaling after batching runs one vectorised op per batch.
+    The uint8 images stay in memory (a quarter of float32); each epoch the indices are
+    shuffled (:class:`EpochOrder`), batched, the images gathered and scaled in one vectorised
+    step per batch, and the next batch is prepared while the current one trains.
     """
-    import tensorflow as tf
-
     if scale not in SCALES:
         raise ValueError(f"scale must be one of {list(SCALES)}, got {scale!r}")
+    images = np.asarray(images)
     if len(images) == 0:
         raise DataError("No images to build a pipeline from (the array is empty).")
+    if labels is not None and len(labels) != len(images):
+        raise DataError(f"{len(images)} images but {len(labels)} labels.")
+    if drop_remainder and len(images) < batch_size:
+        raise DataError(f"{len(images)} images make no full batch of {batch_size}; lower the batch size.")
+    order = EpochOrder(len(images), seed) if shuffle else None
+    if keras.backend.backend() != "tensorflow":
+        return ArrayBatches(images, labels, batch_size=batch_size, order=order, scale=scale,
+                            drop_remainder=drop_remainder)
+    import tensorflow as tf
+
     to_float = SCALES[scale]
-    tensors = images if labels is None else (images, labels)
-    ds = tf.data.Dataset.from_tensor_slices(tensors).cache()
-    if shuffle:
-        ds = ds.shuffle(len(images), seed=seed, reshuffle_each_iteration=True)
-    ds = ds.batch(batch_size, drop_remainder=drop_remainder)
-    if labels is None:
-        ds = ds.map(to_float, num_parallel_calls=tf.data.AUTOTUNE)
-    else:
-        ds = ds.map(lambda x, y: (to_float(x), tf.cast(y, tf.int32)), num_parallel_calls=tf.data.AUTOTUNE)
-    return ds.prefetch(tf.data.AUTOTUNE)
+    n = len(images)
+    if order is None:
+        indices = tf.data.Dataset.range(n)
+    else:  # a fresh permutation each time the dataset is iterated, i.e. each epoch
+        indices = tf.data.Dataset.range(1).flat_map(lambda _: tf.data.Dataset.from_tensor_slices(
+            tf.reshape(tf.numpy_function(order.next, [], tf.int64, stateful=True), [n])))
+    pixels = tf.constant(images)
+    classes = None if labels is None else tf.constant(np.asarray(labels), dtype=tf.int32)
+
+    def gather(idx):
+        x = to_float(tf.gather(pixels, idx))
+        return x if classes is None else (x, tf.gather(classes, idx))
+
+    batches = n // batch_size if drop_remainder else -(-n // batch_size)
+    ds = indices.batch(batch_size, drop_remainder=drop_remainder).map(gather, num_parallel_calls=tf.data.AUTOTUNE)
+    # the shuffled indices come from a flat_map, whose length tf.data cannot know: state it, so
+    # that fit() shows a progress bar with a total from the first epoch on
+    ds = ds.apply(tf.data.experimental.assert_cardinality(batches)).prefetch(tf.data.AUTOTUNE)
+    ds._course_orders = [] if order is None else [order]
+    return ds
+
+
+class ArrayBatches(keras.utils.PyDataset):
+    """The NumPy twin of :func:`pipeline`'s ``tf.data`` pipeline, for JAX and PyTorch (no TensorFlow needed)."""
+
+    def __init__(self, images, labels=None, *, batch_size: int, order: EpochOrder | None, scale: str,
+                 drop_remainder: bool):
+        super().__init__()
+        self.images, self.labels, self.batch_size = images, labels, int(batch_size)
+        self.order, self.scale, self.drop_remainder = order, SCALES[scale], drop_remainder
+        self._course_orders = [] if order is None else [order]
+        self._indices = None
+
+    def __len__(self) -> int:
+        n = len(self.images)
+        return n // self.batch_size if self.drop_remainder else -(-n // self.batch_size)
+
+    def on_epoch_begin(self):
+        self._indices = self.order.next() if self.order is not None else np.arange(len(self.images))
+
+    def on_epoch_end(self):
+        self._indices = None
+
+    def __getitem__(self, i):
+        if self._indices is None:  # iterated by hand, outside fit()
+            self.on_epoch_begin()
+        idx = self._indices[i * self.batch_size: (i + 1) * self.batch_size]
+        x = self.scale(self.images[idx])
+        return x if self.labels is None else (x, np.asarray(self.labels[idx], dtype=np.int32))
 
 
 # --------------------------------------------------------------------------- two unpaired domains (lesson 04)
@@ -146,8 +227,35 @@ def unpaired_domains(mnist_images: np.ndarray, mnist_m_images: np.ndarray, seed:
 
 def unpaired_batches(train_a, train_b, batch_size: int, seed: int = 0):
     """Batches ``(a, b)`` in [-1, 1]: each domain shuffled on its own every epoch (unpaired)."""
-    import tensorflow as tf
-
     streams = [pipeline(x, batch_size=batch_size, shuffle=True, seed=seed + i, scale="symmetric",
                         drop_remainder=True) for i, x in enumerate((train_a, train_b))]
-    return tf.data.Dataset.zip(tuple(streams)).prefetch(tf.data.AUTOTUNE)
+    if keras.backend.backend() != "tensorflow":
+        return ZippedBatches(*streams)
+    import tensorflow as tf
+
+    zipped = tf.data.Dataset.zip(tuple(streams)).prefetch(tf.data.AUTOTUNE)
+    zipped._course_orders = [order for s in streams for order in s._course_orders]
+    return zipped
+
+
+class ZippedBatches(keras.utils.PyDataset):
+    """Two :class:`ArrayBatches` side by side, as many batches as the shorter has."""
+
+    def __init__(self, a: ArrayBatches, b: ArrayBatches):
+        super().__init__()
+        self.streams = (a, b)
+        self._course_orders = a._course_orders + b._course_orders
+
+    def __len__(self) -> int:
+        return min(len(s) for s in self.streams)
+
+    def on_epoch_begin(self):
+        for s in self.streams:
+            s.on_epoch_begin()
+
+    def on_epoch_end(self):
+        for s in self.streams:
+            s.on_epoch_end()
+
+    def __getitem__(self, i):
+        return tuple(s[i] for s in self.streams)

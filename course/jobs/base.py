@@ -21,9 +21,9 @@ import keras
 import numpy as np
 
 from .. import config, data
-from ..errors import CourseError
+from ..errors import CourseError, RunFolderError
 from ..io import atomic_path, write_json_atomic
-from ..runs import RunFolder, SampleGrid, fit_resumable, train_seconds, write_gif
+from ..runs import RunFolder, SampleGrid, check_same_run, fit_resumable, train_seconds, write_gif
 
 
 @dataclass
@@ -39,6 +39,7 @@ class RunConfig:
     learning_rate: float = 1e-3
     seed: int = 0
     fast: bool = False  # a small real subset and few epochs (also COURSE_FAST=1)
+    train_examples: int | None = None  # train on the first N training images only (None: all)
 
     def __post_init__(self):
         """Refuse bad settings at once, naming the setting: wrong type, out of range, not a choice."""
@@ -102,7 +103,7 @@ def load_run_data(kind: str, cfg, data_dir=None) -> RunData:
         x_train, y_train = x_train[: limits.train_examples], y_train[: limits.train_examples]
         x_test, y_test = x_test[: limits.test_examples], y_test[: limits.test_examples]
         epochs, batch_size, cap = min(epochs, limits.epochs), min(batch_size, limits.batch_size), limits.test_examples
-    if getattr(cfg, "train_examples", None):
+    if cfg.train_examples:
         x_train, y_train = x_train[: cfg.train_examples], y_train[: cfg.train_examples]
     shape = data.spec(cfg.dataset).image_shape
     data.check_images(x_train, shape, f"{cfg.dataset} training images")
@@ -152,10 +153,18 @@ def finish_progress_gif(run: RunFolder) -> Path:
 
 
 class TrainJob:
-    """One model's train job. Subclasses set ``name`` and ``Config`` and fill in the steps."""
+    """One model's train job. Subclasses set ``name`` and ``Config`` and fill in the steps.
+
+    ``extendable``: a finished run may be continued to more epochs (no learning-rate
+    schedule spans the run); otherwise ``epochs`` is a setting like any other and a longer
+    run is a new run. ``measurement_only``: settings that change what is measured at the
+    end, not the weights (they may differ when a run is resumed).
+    """
 
     name: str = ""
     Config: type = None
+    extendable: bool = False
+    measurement_only: frozenset = frozenset()
 
     # ------------------------------------------------------------------ the steps a job fills in
 
@@ -186,18 +195,61 @@ class TrainJob:
         """The keys every ``metrics.json`` starts with (:func:`run_record`)."""
         return run_record(self.name, cfg, d.loaded.source, history, examples=len(d.x_train), batch_size=d.batch_size)
 
+    def fingerprint(self, cfg, d: RunData) -> dict:
+        """What the weights are trained on (:func:`course.data.fingerprint`), compared when a run resumes."""
+        arrays = [d.x_train, d.y_train] + ([d.x_val, d.y_val] if d.x_val is not None else [])
+        return data.fingerprint(cfg.dataset, *arrays)
+
+    def settings(self, cfg) -> dict:
+        """The settings a resumed run must share with its start (``cfg`` less what may change)."""
+        free = set(self.measurement_only) | ({"epochs"} if self.extendable else set())
+        return {k: v for k, v in asdict(cfg).items() if k not in free}
+
+    def command(self, settings: dict, out) -> str:
+        """The command line that continues a run with ``settings``."""
+        defaults = self.Config()
+        flags = []
+        for key, value in settings.items():
+            if value != getattr(defaults, key, None) and value is not None:
+                flag = "--" + key.replace("_", "-")
+                flags.append(flag if value is True else f"--no-{flag[2:]}" if value is False else f"{flag} {value}")
+        return " ".join(["python -m course train", self.name, *flags, "--out", str(out), "--resume"])
+
     # ------------------------------------------------------------------ the fixed order
 
     def train(self, cfg, out: str | os.PathLike, *, resume: bool = False, data_dir=None, verbose="auto") -> dict:
-        """Train into the run folder ``out``; returns (and writes) ``metrics.json``."""
-        d = self.load(cfg, data_dir)
-        model = self.build(cfg, d)
+        """Train into the run folder ``out``; returns (and writes) ``metrics.json``.
+
+        The folder is locked for the whole job; a folder that holds a run is refused
+        without ``resume``, and with it unless its settings and data are these.
+        """
         run = RunFolder(out)
-        x, validation = self.feed(cfg, d)
-        history = fit_resumable(model, x, epochs=d.epochs, run=run, resume=resume, validation_data=validation,
-                                callbacks=self.callbacks(cfg, d, model, run, data_dir), verbose=verbose)
-        self.save(cfg, d, model, run, history)
-        result = {**self.record(cfg, d, history), **self.measure(cfg, d, model, run, history, data_dir),
-                  "config": asdict(cfg)}
-        write_json_atomic(run / "metrics.json", result)
+        with run.lock():
+            d = self.load(cfg, data_dir)
+            settings, fingerprint = self.settings(cfg), self.fingerprint(cfg, d)
+            self._check_resumable(run, resume, settings, fingerprint)
+            model = self.build(cfg, d)
+            x, validation = self.feed(cfg, d)
+            history = fit_resumable(model, x, epochs=d.epochs, run=run, resume=resume, settings=settings,
+                                    data_fingerprint=fingerprint, validation_data=validation,
+                                    callbacks=self.callbacks(cfg, d, model, run, data_dir), verbose=verbose)
+            self.save(cfg, d, model, run, history)
+            result = {**self.record(cfg, d, history), **self.measure(cfg, d, model, run, history, data_dir),
+                      "config": asdict(cfg)}
+            write_json_atomic(run / "metrics.json", result)
         return result
+
+    def _check_resumable(self, run: RunFolder, resume: bool, settings: dict, fingerprint: dict) -> None:
+        """Fail before anything is built when the folder holds another run (fit_resumable checks again)."""
+        state = run.state()
+        if state is None:
+            return
+        if not resume:
+            raise RunFolderError(f"{run.path} already holds a run (checkpoint after epoch {state['epoch']}). "
+                                 "Resume it with --resume, or choose another --out.")
+        try:
+            check_same_run(run, {"settings": settings, "data": fingerprint})
+        except RunFolderError as err:
+            recorded = (run.record() or {}).get("settings")
+            hint = f"\nTo continue it: {self.command(recorded, run.path)}" if recorded else ""
+            raise RunFolderError(f"{err}{hint}") from None

@@ -29,12 +29,12 @@ class TrainConfig(RunConfig):
     learning_rate: float = 2e-3
     validation_fraction: float = 0.1  # of the training images, held out for the curves
     augment: Literal["none", "flip", "flip_shift"] | None = None  # None: what suits the dataset
-    train_examples: int | None = None  # train on the first N training images only (None: all)
 
 
 class CNNJob(TrainJob):
     name = "cnn"
     Config = TrainConfig
+    extendable = False  # the learning rate follows a cosine over the run's epochs: a longer run is a new run
 
     def load(self, cfg, data_dir=None):
         """The training split minus a held-out validation set (for the curves, erratum C3)."""

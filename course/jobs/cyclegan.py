@@ -65,6 +65,8 @@ class Domains:
 class CycleGANJob(TrainJob):
     name = "cyclegan"
     Config = TrainConfig
+    extendable = False  # the learning rate decays over the run's epochs: a longer run is a new run
+    measurement_only = frozenset({"monitor_examples"})
 
     def load(self, cfg, data_dir=None):
         """B (``cfg.dataset``) through the shared fast-mode rules, A (MNIST) from the same digits."""
@@ -118,7 +120,7 @@ class CycleGANJob(TrainJob):
         judge_b = evaluator(cfg.dataset, fast=cfg.fast, data_dir=data_dir)  # an MNIST-M classifier
         b_to_a = label_preservation(model.f, dom.test_b, y_test, judge_a, grey=True)
         a_to_b = label_preservation(model.g, dom.test_a, y_test, judge_b)
-        x_a, x_b = data.to_symmetric(dom.test_a).numpy(), data.to_symmetric(dom.test_b).numpy()
+        x_a, x_b = data.to_symmetric(dom.test_a), data.to_symmetric(dom.test_b)
         cycle_a = float(np.mean(np.abs(apply_in_batches(model.f, apply_in_batches(model.g, x_a)) - x_a)))
         cycle_b = float(np.mean(np.abs(apply_in_batches(model.g, apply_in_batches(model.f, x_b)) - x_b)))
         monitor = min(cfg.monitor_examples, len(dom.test_b))

@@ -42,6 +42,8 @@ class TrainConfig(RunConfig):
 class DCGANJob(TrainJob):
     name = "dcgan"
     Config = TrainConfig
+    extendable = True  # a constant learning rate: more epochs continue the same run
+    measurement_only = frozenset({"samples"})
 
     def build(self, cfg, d):
         if len(d.x_train) < d.batch_size:

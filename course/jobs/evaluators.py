@@ -3,13 +3,51 @@
 Lessons 02-04 judge generated images with it: predicted classes (is it a 7?) and
 penultimate features (the classifier-feature Fréchet distance). The scoring itself is in
 :mod:`course.evaluation`; this module trains (through the cnn job) and caches.
+
+The cache is keyed by everything the classifier depends on: the recipe, a fingerprint of
+the data it is trained on (so a data subset and the complete dataset never share an
+evaluator) and the course's version. An evaluator is trained in a separate process, under
+a lock: the caller's random streams, precision policy and devices are left as they were,
+so a run's figures do not depend on whether the cache existed, and two jobs that need the
+same evaluator train it once.
 """
 from __future__ import annotations
 
+import hashlib
+import json
+import os
+import random
+import subprocess
+import sys
+from dataclasses import asdict
+from pathlib import Path
+
 import keras
 
-from .. import config
+from .. import config, data
+from ..errors import CourseError
+from ..io import FileLock
+from ..version import __version__
 from . import cnn
+
+
+def recipe(dataset: str, fast: bool) -> cnn.TrainConfig:
+    """The evaluator's recipe: the lesson-01 job, 5 epochs (30 for CIFAR-10); fast mode: a small, quick one."""
+    if fast:  # small, so that the first fast run of a later lesson stays short
+        limits = config.FAST["evaluator"]
+        return cnn.TrainConfig(dataset=dataset, epochs=limits.epochs, batch_size=limits.batch_size,
+                               train_examples=limits.train_examples, fast=True)
+    return cnn.TrainConfig(dataset=dataset, epochs=5 if dataset != "cifar10" else 30)
+
+
+def cache_folder(dataset: str, *, fast: bool, data_dir=None) -> Path:
+    """Where the evaluator for this dataset, recipe, data and course version is (or will be) cached."""
+    cfg = recipe(dataset, fast)
+    loaded = data.load(dataset, data_dir=data_dir)
+    key = {"recipe": asdict(cfg), "data": data.fingerprint(dataset, *loaded.train, *loaded.test),
+           "course": __version__}
+    digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:12]
+    return config.cache_dir() / "evaluators" / f"cnn-{dataset}{'-fast' if fast else ''}-{digest}"
 
 
 def evaluator(dataset: str = "mnist", *, fast: bool | None = None, data_dir=None, verbose=0) -> keras.Model:
@@ -18,15 +56,42 @@ def evaluator(dataset: str = "mnist", *, fast: bool | None = None, data_dir=None
     Fast mode keeps a separate, quickly trained one, so fast figures never mix with full ones.
     """
     fast = config.fast_mode() if fast is None else fast
-    folder = config.cache_dir() / "evaluators" / f"cnn-{dataset}{'-fast' if fast else ''}"
-    if not (folder / "model.keras").is_file():
+    folder = cache_folder(dataset, fast=fast, data_dir=data_dir)
+    model_file = folder / "model.keras"
+    if not model_file.is_file():
+        with FileLock(folder.with_name(folder.name + ".lock"), what=f"The evaluator cache {folder}").acquire(
+                wait=True):
+            if not model_file.is_file():  # another process may have built it while this one waited
+                if verbose:
+                    print(f"Training the {dataset} evaluator once (cached in {folder}) ...", flush=True)
+                _train_in_subprocess(dataset, fast, folder, data_dir, verbose)
+    state = random.getstate()  # building Keras layers draws default seeds from Python's generator
+    try:
+        return cnn.load_classifier(folder)
+    finally:
+        random.setstate(state)
+
+
+def _train_in_subprocess(dataset: str, fast: bool, folder: Path, data_dir, verbose) -> None:
+    """Run the cnn job for the evaluator in a fresh Python process, relaying its output."""
+    args = json.dumps({"dataset": dataset, "fast": fast, "folder": str(folder),
+                       "data_dir": None if data_dir is None else str(data_dir), "verbose": 2 if verbose else 0})
+    package_root = str(Path(__file__).resolve().parents[2])
+    env = {**os.environ, "KERAS_BACKEND": keras.backend.backend(),
+           "PYTHONPATH": os.pathsep.join(p for p in (package_root, os.environ.get("PYTHONPATH")) if p)}
+    process = subprocess.Popen([sys.executable, "-c", f"from course.jobs.evaluators import _build; _build({args!r})"],
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
+    tail = []
+    for line in process.stdout:
+        tail = (tail + [line])[-20:]
         if verbose:
-            print(f"Training the {dataset} evaluator once (cached in {folder}) ...")
-        if fast:  # small, so that the first fast run of a later lesson stays short
-            limits = config.FAST["evaluator"]
-            cfg = cnn.TrainConfig(dataset=dataset, epochs=limits.epochs, batch_size=limits.batch_size,
-                                  train_examples=limits.train_examples, fast=True)
-        else:
-            cfg = cnn.TrainConfig(dataset=dataset, epochs=5 if dataset != "cifar10" else 30)
-        cnn.train(cfg, folder, resume=True, data_dir=data_dir, verbose=verbose)
-    return cnn.load_classifier(folder)
+            print(line, end="", flush=True)
+    if process.wait() != 0:
+        raise CourseError(f"Training the {dataset} evaluator failed (exit {process.returncode}):\n"
+                          + "".join(tail).rstrip())
+
+
+def _build(args: str) -> None:
+    """The evaluator process: train the recipe into the cache folder (resuming a killed build)."""
+    a = json.loads(args)
+    cnn.train(recipe(a["dataset"], a["fast"]), a["folder"], resume=True, data_dir=a["data_dir"], verbose=a["verbose"])

@@ -36,6 +36,8 @@ class TrainConfig(RunConfig):
 class VAEJob(TrainJob):
     name = "vae"
     Config = TrainConfig
+    extendable = True  # a constant learning rate: more epochs continue the same run
+    measurement_only = frozenset({"iwae_k"})
 
     def build(self, cfg, d):
         return vae.make_vae(d.image_shape, cfg.latent_dim, cfg.beta, seed=cfg.seed, learning_rate=cfg.learning_rate)

@@ -19,10 +19,10 @@ from .. import data
 BN_MOMENTUM = 0.9
 
 
-def conv_block(x, filters: int, name: str):
+def conv_block(x, filters: int, name: str, bn_momentum: float = BN_MOMENTUM):
     """3x3 convolution -> BatchNorm -> ReLU. No conv bias: BatchNorm's shift replaces it."""
     x = layers.Conv2D(filters, 3, padding="same", use_bias=False, name=f"{name}_conv")(x)
-    x = layers.BatchNormalization(momentum=BN_MOMENTUM, name=f"{name}_bn")(x)
+    x = layers.BatchNormalization(momentum=bn_momentum, name=f"{name}_bn")(x)
     return layers.ReLU(name=f"{name}_relu")(x)
 
 
@@ -50,6 +50,7 @@ def build_classifier(
     dropout: float = 0.3,
     augment: str = "none",
     name: str = "cnn",
+    bn_momentum: float = BN_MOMENTUM,
 ) -> keras.Model:
     """A small modern CNN: conv-BN-ReLU blocks (``convs[i]`` convolutions of ``widths[i]``
     filters, then 2x2 max-pool), global average pool, dropout, logits.
@@ -66,7 +67,7 @@ def build_classifier(
         x = aug(x)
     for i, (width, n) in enumerate(zip(widths, convs)):
         for j in range(n):
-            x = conv_block(x, width, f"block{i + 1}{'abc'[j]}")
+            x = conv_block(x, width, f"block{i + 1}{'abc'[j]}", bn_momentum)
         if i < len(widths) - 1:
             x = layers.MaxPooling2D(name=f"block{i + 1}_pool")(x)
     x = layers.GlobalAveragePooling2D(name="features")(x)
@@ -76,12 +77,12 @@ def build_classifier(
     return keras.Model(inputs, logits, name=name)
 
 
-def classifier_for(dataset: str, augment: str | None = None) -> keras.Model:
+def classifier_for(dataset: str, augment: str | None = None, bn_momentum: float = BN_MOMENTUM) -> keras.Model:
     """The course's classifier for a dataset, with the augmentation that suits it."""
     ds = data.spec(dataset)
     default_aug = {"cifar10": "flip_shift", "fashion_mnist": "flip"}.get(dataset, "none")
     return build_classifier(ds.image_shape, ds.num_classes,
-                            augment=augment or default_aug, name=f"cnn_{dataset}")
+                            augment=augment or default_aug, name=f"cnn_{dataset}", bn_momentum=bn_momentum)
 
 
 def compile_classifier(model: keras.Model, total_steps: int, learning_rate: float = 2e-3) -> keras.Model:

@@ -36,7 +36,7 @@ from keras import layers, ops
 from .. import losses
 from ..data import check_images, from_symmetric, to_domain_a, to_symmetric
 from ..errors import ShapeError
-from .base import SavesNoiseState, apply_in_batches
+from .base import apply_in_batches
 
 IMAGE_SHAPE = (28, 28, 3)
 
@@ -151,7 +151,7 @@ def build_discriminator(image_shape=IMAGE_SHAPE, width: int = 64, name: str = "d
     return keras.Model(images, logits, name=name)
 
 
-class ImagePool(SavesNoiseState, layers.Layer):
+class ImagePool(layers.Layer):
     """A pool of past generated images, as in CycleGAN (Shrivastava et al.'s history buffer).
 
     The discriminator is shown, for each new fake, either that fake or (with
@@ -258,6 +258,11 @@ class CycleGAN(keras.Model):
     @property
     def metrics(self):
         return list(self.trackers.values())
+
+    def recipe(self) -> dict:
+        """The settings the weights depend on beyond their shapes (recorded by run folders)."""
+        return {"cycle_weight": [self.cycle_weight_a, self.cycle_weight_b], "identity_weight": self.identity_weight,
+                "adversarial": self.adversarial, "pool_size": self.pool_a.size}
 
     @property
     def optimizers(self):

@@ -22,7 +22,6 @@ from keras import layers, ops
 from .. import losses
 from ..data import from_symmetric
 from ..errors import ShapeError
-from .base import SavesNoiseState
 
 LATENT_DIM = 64
 
@@ -107,7 +106,7 @@ def _replicas() -> int:
     return tf.distribute.get_strategy().num_replicas_in_sync
 
 
-class DCGAN(SavesNoiseState, keras.Model):
+class DCGAN(keras.Model):
     """Generator + discriminator with the adversarial ``train_step``. Taught in 02_dcgan, Train step.
 
     ``fit(dataset_of_real_images)``: each step updates D once, then G once.
@@ -154,6 +153,11 @@ class DCGAN(SavesNoiseState, keras.Model):
     @property
     def metrics(self):
         return [self.d_loss_tracker, self.g_loss_tracker, self.d_real_tracker, self.d_fake_tracker]
+
+    def recipe(self) -> dict:
+        """The settings the weights depend on beyond their shapes (recorded by run folders)."""
+        return {"latent_dim": self.latent_dim, "g_loss": getattr(self, "g_loss_kind", None),
+                "real_label": getattr(self, "real_label", None)}
 
     # The checkpoint helpers build and restore every optimizer of a model through these two.
     @property

@@ -16,7 +16,6 @@ from keras import layers, ops
 
 from .. import losses
 from ..errors import ShapeError
-from .base import SavesNoiseState
 
 #: log-variances are clipped to this range: exp(+-10) keeps the KL and the sampling finite.
 LOG_VAR_LIMIT = 10.0
@@ -49,7 +48,7 @@ def build_decoder(image_shape=(28, 28, 1), latent_dim: int = 32) -> keras.Model:
     return keras.Model(z, logits, name="decoder")
 
 
-class Sampling(SavesNoiseState, layers.Layer):
+class Sampling(layers.Layer):
     """``z = mean + exp(log_var / 2) * eps``: the reparameterisation trick.
 
     The randomness sits in ``eps``, which does not depend on the encoder, so
@@ -69,7 +68,7 @@ def _replicas() -> int:
     return tf.distribute.get_strategy().num_replicas_in_sync
 
 
-class VAE(SavesNoiseState, keras.Model):
+class VAE(keras.Model):
     """Encoder + sampling + decoder trained jointly on the negative ELBO. Taught in 03_vae, Train.
 
     ``fit()`` takes images in [0, 1]; each training step binarises them afresh
@@ -91,6 +90,7 @@ class VAE(SavesNoiseState, keras.Model):
         self.latent_dim = int(decoder.input_shape[-1])
         self.sampling = Sampling(seed)
         self.binarize_noise = keras.random.SeedGenerator(None if seed is None else seed + 1)
+        self.target_beta = float(beta)
         self.beta = keras.Variable(float(beta), trainable=False, name="beta")
         self.loss_tracker = keras.metrics.Mean(name="loss")
         self.recon_tracker = keras.metrics.Mean(name="reconstruction")
@@ -100,6 +100,10 @@ class VAE(SavesNoiseState, keras.Model):
     @property
     def metrics(self):
         return [self.loss_tracker, self.recon_tracker, self.kl_tracker]
+
+    def recipe(self) -> dict:
+        """The settings the weights depend on beyond their shapes (recorded by run folders)."""
+        return {"latent_dim": self.latent_dim, "beta": self.target_beta}
 
     def encode(self, x, training=False):
         mean, log_var = self.encoder(x, training=training)

@@ -1,0 +1,74 @@
+"""Train jobs continue a run only under the settings and data its weights were trained with."""
+import json
+import random
+
+import keras
+import numpy as np
+import pytest
+
+from course.cli import main
+from course.errors import RunFolderError
+from course.jobs import cnn, evaluators, vae
+
+from conftest import write_mnist_folder
+
+
+def test_resuming_on_other_data_is_refused_and_the_run_is_left_alone(tmp_path, capsys):
+    write_mnist_folder(tmp_path / "data" / "mnist", n_train=120, n_test=20)
+    out = tmp_path / "r"
+    common = ["--train-examples", "100", "--epochs", "1", "--out", str(out)]
+    assert main(["train", "cnn", "--dataset", "synthetic_digits", *common]) == 0
+    before = (out / "metrics.json").read_text()
+    capsys.readouterr()
+    assert main(["train", "cnn", "--dataset", "mnist", "--data-dir", str(tmp_path / "data"), *common,
+                 "--resume"]) == 2
+    err = capsys.readouterr().err
+    assert "settings.dataset: 'synthetic_digits' in the run, 'mnist' now" in err
+    assert "data.sha256" in err and "Traceback" not in err
+    assert "To continue it: python -m course train cnn --dataset synthetic_digits" in err
+    assert (out / "metrics.json").read_text() == before
+
+
+def test_a_vae_resumed_with_another_beta_is_refused(tmp_path):
+    cfg = vae.TrainConfig(dataset="synthetic_digits", epochs=1, fast=True, iwae_k=2)
+    vae.train(cfg, tmp_path, verbose=0)
+    with pytest.raises(RunFolderError, match=r"settings\.beta: 1\.0 in the run, 5\.0 now"):
+        vae.train(vae.TrainConfig(**{**cfg.__dict__, "beta": 5.0}), tmp_path, resume=True, verbose=0)
+    # what is only measured may change: more samples for the bound, same weights
+    again = vae.train(vae.TrainConfig(**{**cfg.__dict__, "iwae_k": 3}), tmp_path, resume=True, verbose=0)
+    assert again["iwae_k"] == 3 and again["epochs"] == 1
+
+
+def test_fast_resume_of_a_full_run_and_a_longer_cosine_schedule_are_refused(tmp_path):
+    full = cnn.TrainConfig(dataset="synthetic_digits", epochs=1, train_examples=100)
+    cnn.train(full, tmp_path, verbose=0)
+    with pytest.raises(RunFolderError, match=r"settings\.fast: False in the run, True now"):
+        cnn.train(cnn.TrainConfig(**{**full.__dict__, "fast": True}), tmp_path, resume=True, verbose=0)
+    with pytest.raises(RunFolderError, match=r"settings\.epochs: 1 in the run, 3 now"):
+        cnn.train(cnn.TrainConfig(**{**full.__dict__, "epochs": 3}), tmp_path, resume=True, verbose=0)
+    assert json.loads((tmp_path / "metrics.json").read_text())["fast"] is False
+
+
+def test_the_evaluator_cache_is_keyed_by_data_and_recipe_and_leaves_random_streams_alone(tmp_path, monkeypatch):
+    monkeypatch.setenv("COURSE_CACHE_DIR", str(tmp_path / "cache"))
+    write_mnist_folder(tmp_path / "a" / "mnist", n_train=60, n_test=20, seed=0)
+    write_mnist_folder(tmp_path / "b" / "mnist", n_train=60, n_test=20, seed=1)
+    folder_a = evaluators.cache_folder("mnist", fast=True, data_dir=tmp_path / "a")
+    assert folder_a != evaluators.cache_folder("mnist", fast=True, data_dir=tmp_path / "b")
+    assert folder_a != evaluators.cache_folder("mnist", fast=False, data_dir=tmp_path / "a")
+    assert folder_a == evaluators.cache_folder("mnist", fast=True, data_dir=tmp_path / "a")
+
+    def draws():
+        return random.random(), float(np.random.random()), float(keras.random.uniform((), seed=None))
+
+    keras.utils.set_random_seed(7)
+    expected = draws()
+    keras.utils.set_random_seed(7)
+    judge = evaluators.evaluator("mnist", fast=True, data_dir=tmp_path / "a")  # trains it, in another process
+    assert draws() == expected
+    assert judge.output_shape == (None, 10) and (folder_a / "model.keras").is_file()
+    stamp = (folder_a / "model.keras").stat().st_mtime_ns
+    keras.utils.set_random_seed(7)
+    evaluators.evaluator("mnist", fast=True, data_dir=tmp_path / "a")
+    assert (folder_a / "model.keras").stat().st_mtime_ns == stamp  # cached: not trained again
+    assert draws() == expected  # and the caller's streams are the same whether the cache existed or not
