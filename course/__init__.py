@@ -1,12 +1,36 @@
 """Deep generative models in Keras 3: the tested code behind the course notebooks.
 
 Lessons: 01_cnn_classifier, 02_dcgan, 03_vae, 04_cyclegan. Each notebook shows the
-code the learner is meant to read and imports the rest from here.
+code the learner is meant to read and imports the rest from here. The code runs on
+Keras 3's TensorFlow (the default), JAX and PyTorch backends (``KERAS_BACKEND``).
 """
+import importlib.util as _util
 import os as _os
 
-# Keras 3 reads its backend once, at first import; the course is written for TensorFlow.
-_os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+
+def _choose_backend() -> None:
+    """Keras 3 reads its backend once, at first import: ``KERAS_BACKEND``, else ``~/.keras/keras.json``
+    (which Keras itself writes, naming TensorFlow, the first time it runs). Where neither names an
+    installed backend, use TensorFlow, which the lessons teach first, else JAX, else PyTorch."""
+    if "KERAS_BACKEND" in _os.environ:
+        return
+    try:
+        import json
+
+        path = _os.path.join(_os.environ.get("KERAS_HOME", _os.path.expanduser("~/.keras")), "keras.json")
+        with open(path) as f:
+            configured = json.load(f).get("backend")
+    except (OSError, ValueError):
+        configured = None
+    if configured and _util.find_spec(configured) is not None:
+        return
+    for name in ("tensorflow", "jax", "torch"):
+        if _util.find_spec(name) is not None:
+            _os.environ["KERAS_BACKEND"] = name
+            return
+
+
+_choose_backend()
 _os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from .version import __version__  # noqa: E402

@@ -21,12 +21,16 @@ from .jobs import JOBS, job_module
 def _cmd_info(args) -> int:
     from . import data
 
-    report = config.device_report()
+    from . import devices
+
+    report = devices.device_report()
     print("course", __version__)
-    for key in ("python", "tensorflow", "keras", "numpy", "backend"):
-        print(f"{key:>11}: {report[key]}")
-    print(f"{'gpus':>11}: {', '.join(report['gpus']) or 'none'}")
-    print(f"{'fast mode':>11}: {'on' if report['fast_mode'] else 'off'} (COURSE_FAST)")
+    for key in ("python", "keras", "backend", "backend_version", "numpy"):
+        print(f"{key.replace('_', ' '):>15}: {report[key]}")
+    print(f"{'gpus':>15}: {', '.join(report['gpus']) or 'none'}")
+    print(f"{'precision':>15}: {report['precision']} (what --precision auto uses here)")
+    print(f"{'fast mode':>15}: {'on' if report['fast_mode'] else 'off'} (COURSE_FAST)")
+    print(f"{'home':>15}: {config.home()} (COURSE_HOME: runs and caches)")
     if "warning" in report:
         print(f"\nWARNING: {report['warning']}")
     print("\nDatasets (sources in the order they are tried):")
@@ -108,7 +112,7 @@ def _cmd_train(args) -> int:
     verbose = 1 if sys.stdout.isatty() else 2
     metrics = module.train(cfg, out, resume=given.resume, data_dir=given.data_dir, verbose=verbose)
     print(json.dumps({k: v for k, v in metrics.items() if k != "config"}, indent=2))
-    print(f"Wrote {out}/: {', '.join(sorted(p.name for p in out.iterdir()))}")
+    print(f"Wrote {out}/: {', '.join(sorted(p.name for p in out.iterdir() if not p.name.startswith('.')))}")
     return 0
 
 

@@ -1,4 +1,4 @@
-"""Fast mode, seeding, precision and a report of the machine.
+"""Fast mode, the course's home folder, and seeding.
 
 Fast mode is one switch, ``COURSE_FAST=1`` (``--fast`` on the command line): it
 shrinks data and epochs so every notebook and every ``train`` run finishes in well
@@ -8,8 +8,6 @@ Taught in 01_cnn_classifier, section Setup.
 from __future__ import annotations
 
 import os
-import platform
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -76,48 +74,3 @@ def seed_everything(seed: int) -> None:
     import keras
 
     keras.utils.set_random_seed(int(seed))
-
-
-def gpus() -> list[str]:
-    """Names of the GPUs TensorFlow can see (empty on a CPU-only machine)."""
-    import tensorflow as tf
-
-    return [d.name for d in tf.config.list_physical_devices("GPU")]
-
-
-def set_mixed_precision(enabled: bool) -> str:
-    """Use ``mixed_float16`` when asked and a GPU is present; returns the policy in force.
-
-    On a CPU, float16 is slower, not faster, so the request is ignored there.
-    """
-    import keras
-
-    policy = "mixed_float16" if enabled and gpus() else "float32"
-    keras.mixed_precision.set_global_policy(policy)
-    return policy
-
-
-def device_report() -> dict:
-    """Versions, backend and devices: what ``python -m course info`` prints first."""
-    import keras
-    import numpy as np
-    import tensorflow as tf
-
-    found = gpus()
-    report = {
-        "python": platform.python_version(),
-        "tensorflow": tf.__version__,
-        "keras": keras.__version__,
-        "numpy": np.__version__,
-        "backend": keras.backend.backend(),
-        "gpus": found,
-        "fast_mode": fast_mode(),
-        "colab": "google.colab" in sys.modules,
-    }
-    if not found:
-        report["warning"] = (
-            "No GPU visible: training runs on the CPU and full-length lessons will be slow. "
-            "In Colab choose Runtime > Change runtime type > GPU; elsewhere set COURSE_FAST=1 "
-            "for a quick pass."
-        )
-    return report

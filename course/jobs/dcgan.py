@@ -14,7 +14,7 @@ from typing import Literal
 import keras
 import numpy as np
 
-from .. import config, data, metrics
+from .. import data, devices, metrics
 from ..errors import ShapeError
 from ..evaluation import classifier_features, inception_features
 from ..io import atomic_path
@@ -99,7 +99,7 @@ class DCGANJob(TrainJob):
 
 def _inception_fid(samples: np.ndarray, real: np.ndarray) -> dict:
     """``fid_inception`` on up to 2,000 images per side without a GPU (10,000 with one), or a note why not."""
-    n = min(len(samples), len(real), 10_000 if config.gpus() else 2_000)
+    n = min(len(samples), len(real), 10_000 if devices.gpus() else 2_000)
     fake_features, reason = inception_features(samples[:n])
     if fake_features is None:
         return {"fid_inception": None, "fid_inception_note": reason + "; only fid_classifier is reported."}

@@ -30,13 +30,13 @@ from __future__ import annotations
 
 import keras
 import numpy as np
-import tensorflow as tf
 from keras import layers, ops
 
-from .. import losses
+from .. import backend, losses
 from ..data import check_images, from_symmetric, to_domain_a, to_symmetric
 from ..errors import ShapeError
-from .base import apply_in_batches
+from .base import (OptimizerGroup, StateIndex, apply_in_batches, loss_scaled_optimizer, scales_loss,
+                   stateless_run, stateless_scaled_loss, stateless_track)
 
 IMAGE_SHAPE = (28, 28, 3)
 
@@ -158,7 +158,14 @@ class ImagePool(layers.Layer):
     probability 0.5, once the pool is full) an older fake from the pool, which then
     takes its place. D so keeps seeing what G used to produce and the two networks
     oscillate less. The pool's images, fill count and random state are saved with
-    checkpoints. ``size`` must be at least the batch size.
+    checkpoints. ``size`` must be at least the batch size. (The CycleGAN paper keeps 50
+    images for batches of one image; the course keeps 128 for its batches of 32, so that
+    the pool holds about four batches' worth of history.)
+
+    Under a TensorFlow distribution strategy every replica reads the same pool and draws
+    its own swaps, and the pool keeps what the first replica stored: the pool's variables
+    are updated from the first replica only, so every copy of it, and the checkpoint,
+    holds one consistent set of images. Written in ``keras.ops``: the same on every backend.
     """
 
     def __init__(self, size: int = 128, image_shape=IMAGE_SHAPE, seed: int | None = None, **kwargs):
@@ -167,38 +174,36 @@ class ImagePool(layers.Layer):
             raise ValueError(f"pool size must be at least 1, got {size}")
         self.size = int(size)
         self.images = self.add_weight(shape=(self.size, *image_shape), initializer="zeros", trainable=False,
-                                      name="images")
-        self.count = self.add_weight(shape=(), initializer="zeros", dtype="int32", trainable=False, name="count")
+                                      name="images", aggregation="only_first_replica")
+        self.count = self.add_weight(shape=(), initializer="zeros", dtype="int32", trainable=False, name="count",
+                                     aggregation="only_first_replica")
         self.seed_generator = keras.random.SeedGenerator(seed)
         self.built = True
 
     def call(self, fakes):
-        n = tf.shape(fakes)[0]
-        tf.debugging.assert_less_equal(n, self.size, message="ImagePool: batch larger than the pool")
-        count = tf.convert_to_tensor(self.count.value)
-        slots_all = tf.range(self.size)
-        position = count + tf.range(n)
+        n = fakes.shape[0] if fakes.shape[0] is not None else ops.shape(fakes)[0]
+        if isinstance(n, int) and n > self.size:
+            raise ShapeError(f"a batch of {n} fakes is larger than the image pool ({self.size}); "
+                             "make the pool at least one batch.")
+        count = ops.convert_to_tensor(self.count.value)
+        position = count + ops.arange(n, dtype="int32")
         filling = position < self.size  # the pool is not full yet: store these, show them as they are
         # distinct random slots among the filled ones (unfilled slots sort last)
-        noise = keras.random.uniform((self.size,), seed=self.seed_generator)
-        noise += 2.0 * tf.cast(slots_all >= count, noise.dtype)
-        random_slot = tf.argsort(noise)[:n]
-        swap = tf.logical_and(tf.logical_not(filling), keras.random.uniform((n,), seed=self.seed_generator) < 0.5)
-        slot = tf.where(filling, position, random_slot)
-        pool = tf.convert_to_tensor(self.images.value)
-        old = tf.gather(pool, slot)
-        fakes = tf.cast(fakes, pool.dtype)
-        chosen = tf.reshape(tf.logical_or(filling, swap), (-1, 1, 1, 1))
-        self.images.assign(tf.tensor_scatter_nd_update(pool, slot[:, None], tf.where(chosen, fakes, old)))
-        self.count.assign(tf.minimum(count + n, self.size))
-        return tf.where(tf.reshape(swap, (-1, 1, 1, 1)), old, fakes)
+        noise = backend.uniform((self.size,), self.seed_generator)
+        noise = noise + 2.0 * ops.cast(ops.arange(self.size, dtype="int32") >= count, noise.dtype)
+        random_slot = ops.cast(ops.argsort(noise)[:n], "int32")
+        swap = ops.logical_and(ops.logical_not(filling), backend.uniform((n,), self.seed_generator) < 0.5)
+        slot = ops.where(filling, position, random_slot)
+        pool = ops.convert_to_tensor(self.images.value)
+        old = ops.take(pool, slot, axis=0)
+        fakes = ops.cast(fakes, pool.dtype)
+        chosen = ops.reshape(ops.logical_or(filling, swap), (-1, 1, 1, 1))
+        self.images.assign(ops.scatter_update(pool, ops.expand_dims(slot, 1), ops.where(chosen, fakes, old)))
+        self.count.assign(ops.minimum(count + n, self.size))
+        return ops.where(ops.reshape(swap, (-1, 1, 1, 1)), old, fakes)
 
 
 # --------------------------------------------------------------------------- the model
-
-
-def _replicas() -> int:
-    return tf.distribute.get_strategy().num_replicas_in_sync
 
 
 class CycleGAN(keras.Model):
@@ -243,14 +248,17 @@ class CycleGAN(keras.Model):
 
     def compile(self, g_optimizer, f_optimizer, d_a_optimizer, d_b_optimizer, adversarial: str = "lsgan",
                 **kwargs):
-        """Four optimizers, one per network. ``adversarial`` is ``"lsgan"`` (least squares,
-        the CycleGAN choice) or ``"bce"`` (lesson 02's cross-entropy losses)."""
-        super().compile(**kwargs)
+        """Four optimizers, one per network, and none of the model's own. ``adversarial`` is ``"lsgan"``
+        (least squares, the CycleGAN choice) or ``"bce"`` (lesson 02's cross-entropy losses). Under a
+        ``mixed_float16`` policy each optimizer scales its network's loss (``LossScaleOptimizer``)."""
+        super().compile(optimizer=None, **kwargs)
         if adversarial not in ("lsgan", "bce"):
             raise ValueError(f"adversarial must be 'lsgan' or 'bce', got {adversarial!r}")
         self.adversarial = adversarial
-        self.g_optimizer, self.f_optimizer = g_optimizer, f_optimizer
-        self.d_a_optimizer, self.d_b_optimizer = d_a_optimizer, d_b_optimizer
+        self.g_optimizer, self.f_optimizer = loss_scaled_optimizer(g_optimizer), loss_scaled_optimizer(f_optimizer)
+        self.d_a_optimizer = loss_scaled_optimizer(d_a_optimizer)
+        self.d_b_optimizer = loss_scaled_optimizer(d_b_optimizer)
+        self.optimizer = OptimizerGroup(self.optimizers)
         for optimizer in self.optimizers:  # slots now, so checkpoints restore at once
             if not optimizer.built:
                 optimizer.build(self.variables_for(optimizer))
@@ -313,34 +321,135 @@ class CycleGAN(keras.Model):
                           + self.cycle_weight_b * terms["cycle_b"] + self.identity_weight * terms["identity"])
         return terms, fake_a, fake_b
 
-    def train_step(self, batch):
+    def discriminator_losses(self, real_a, real_b, fake_a, fake_b, training=True):
+        """D_A and D_B on real images and on fakes from the pools of past fakes. ``stop_gradient``:
+        no gradient of D's losses reaches G or F. Returns ``(d_a_loss, d_b_loss, D_A(a), D_A(pooled F(b)))``."""
+        pooled_a = self.pool_a(ops.stop_gradient(fake_a))
+        pooled_b = self.pool_b(ops.stop_gradient(fake_b))
+        real_a_logits = self.d_a(real_a, training=training)
+        fake_a_logits = self.d_a(pooled_a, training=training)
+        d_a_loss = self._d_loss(real_a_logits, fake_a_logits)
+        d_b_loss = self._d_loss(self.d_b(real_b, training=training), self.d_b(pooled_b, training=training))
+        return d_a_loss, d_b_loss, real_a_logits, fake_a_logits
+
+    def train_step(self, *args):
+        """What ``fit()`` runs for every pair of batches: the step written for the backend in use."""
+        steps = {"tensorflow": self.tf_train_step, "jax": self.jax_train_step, "torch": self.torch_train_step}
+        return steps[backend.name()](*args)
+
+    def _generators_share_a_scale(self) -> bool:
+        # G's and F's gradients come from one total (the cycle terms involve both): one backward pass
+        # serves both unless each optimizer scales the loss by its own factor (mixed_float16)
+        return not (scales_loss(self.g_optimizer) or scales_loss(self.f_optimizer))
+
+    def tf_train_step(self, batch):
+        """TensorFlow: one persistent ``GradientTape`` over every term; each optimizer applies the
+        gradient of its own network's loss to its own variables."""
+        import tensorflow as tf
+
         real_a, real_b = batch
         g_vars, f_vars = self.g.trainable_variables, self.f.trainable_variables
         d_a_vars, d_b_vars = self.d_a.trainable_variables, self.d_b.trainable_variables
+        n = backend.replicas()  # replicas of a distribution strategy each see 1/N of the batch
         with tf.GradientTape(persistent=True) as tape:
             terms, fake_a, fake_b = self.generator_losses(real_a, real_b)
-            # D sees fakes drawn from the pool of past fakes; no gradient flows back into G or F
-            pooled_a = self.pool_a(ops.stop_gradient(fake_a))
-            pooled_b = self.pool_b(ops.stop_gradient(fake_b))
-            real_a_logits = self.d_a(real_a, training=True)
-            fake_a_logits = self.d_a(pooled_a, training=True)
-            d_a_loss = self._d_loss(real_a_logits, fake_a_logits)
-            d_b_loss = self._d_loss(self.d_b(real_b, training=True), self.d_b(pooled_b, training=True))
-            replicas = _replicas()
-            gen_total = terms["total"] / replicas
-            d_total = (d_a_loss + d_b_loss) / replicas
-        # G's and F's terms are independent except the shared cycle term, so one gradient of
-        # the total over G's and F's variables gives each generator exactly its own gradient.
-        grads = tape.gradient(gen_total, g_vars + f_vars)
-        self.g_optimizer.apply_gradients(zip(grads[: len(g_vars)], g_vars))
-        self.f_optimizer.apply_gradients(zip(grads[len(g_vars):], f_vars))
-        grads = tape.gradient(d_total, d_a_vars + d_b_vars)  # D_A's and D_B's losses are independent
+            d_a_loss, d_b_loss, real_a_logits, fake_a_logits = self.discriminator_losses(real_a, real_b, fake_a, fake_b)
+            g_total = self.g_optimizer.scale_loss(terms["total"] / n)
+            f_total = self.f_optimizer.scale_loss(terms["total"] / n)
+            # D_A's and D_B's losses are independent: one sum gives each its own (scaled) gradient
+            d_total = self.d_a_optimizer.scale_loss(d_a_loss / n) + self.d_b_optimizer.scale_loss(d_b_loss / n)
+        if self._generators_share_a_scale():
+            grads = tape.gradient(g_total, g_vars + f_vars)
+            g_grads, f_grads = grads[: len(g_vars)], grads[len(g_vars):]
+        else:
+            g_grads, f_grads = tape.gradient(g_total, g_vars), tape.gradient(f_total, f_vars)
+        self.g_optimizer.apply_gradients(zip(g_grads, g_vars))
+        self.f_optimizer.apply_gradients(zip(f_grads, f_vars))
+        grads = tape.gradient(d_total, d_a_vars + d_b_vars)
         self.d_a_optimizer.apply_gradients(zip(grads[: len(d_a_vars)], d_a_vars))
         self.d_b_optimizer.apply_gradients(zip(grads[len(d_a_vars):], d_b_vars))
         del tape
-        values = {**{k: terms[k] for k in ("G_adv", "F_adv", "cycle", "identity")}, "D_A": d_a_loss,
-                  "D_B": d_b_loss, "D_A(a)": ops.mean(real_a_logits), "D_A(F(b))": ops.mean(fake_a_logits)}
-        for name, value in values.items():
+        return self._track(terms, d_a_loss, d_b_loss, real_a_logits, fake_a_logits)
+
+    def jax_train_step(self, state, batch):
+        """JAX: the same Keras code (``generator_losses``, ``discriminator_losses``) runs as a pure function
+        of the weights under ``keras.StatelessScope`` (what ``stateless_call`` does for a network), so
+        the pools and the noise generators move as explicit state. ``jax.vjp`` runs the forward pass
+        once and gives the generators' and the discriminators' gradients from separate backward
+        passes, as the persistent tape does; ``stateless_apply`` updates each network with its optimizer."""
+        import jax
+
+        trainable, non_trainable, optimizer_values, metrics_values = state
+        real_a, real_b = batch
+        t = StateIndex(self.trainable_variables)
+        opt_values = self.optimizer.split(optimizer_values)
+
+        def objectives(trainable):
+            def forward():
+                terms, fake_a, fake_b = self.generator_losses(real_a, real_b)
+                return terms, self.discriminator_losses(real_a, real_b, fake_a, fake_b)
+
+            (terms, (d_a_loss, d_b_loss, real_a_logits, fake_a_logits)), new_state = stateless_run(
+                self, forward, trainable, non_trainable)
+            return (terms["total"], d_a_loss, d_b_loss), (terms, d_a_loss, d_b_loss, real_a_logits, fake_a_logits,
+                                                          new_state)
+
+        losses_out, backward, aux = jax.vjp(objectives, trainable, has_aux=True)
+        *step_values, non_trainable = aux
+
+        def gradient(optimizer, values, which):  # one backward pass, of loss `which`, scaled as `optimizer` scales
+            scale = stateless_scaled_loss(optimizer, values, ops.ones((), losses_out[which].dtype))
+            return backward(tuple(scale if i == which else ops.zeros_like(x) for i, x in enumerate(losses_out)))[0]
+
+        g_grads = gradient(self.g_optimizer, opt_values[0], 0)
+        f_grads = g_grads if self._generators_share_a_scale() else gradient(self.f_optimizer, opt_values[1], 0)
+        d_a_grads = gradient(self.d_a_optimizer, opt_values[2], 1)
+        d_b_grads = gradient(self.d_b_optimizer, opt_values[3], 2)
+        new_opt_values = []
+        for net, optimizer, values, grads in zip((self.g, self.f, self.d_a, self.d_b), self.optimizers, opt_values,
+                                                 (g_grads, f_grads, d_a_grads, d_b_grads)):
+            weights, values = optimizer.stateless_apply(values, t.take(grads, net.trainable_variables),
+                                                        t.take(trainable, net.trainable_variables))
+            trainable = t.put(trainable, net.trainable_variables, weights)
+            new_opt_values += values
+        logs, metrics_values = stateless_track(self, metrics_values, self._step_values(*step_values))
+        return logs, (trainable, non_trainable, new_opt_values, metrics_values)
+
+    def torch_train_step(self, batch):
+        """PyTorch: ``backward()`` from the generators' total and from the discriminators' losses; each
+        optimizer applies its own network's gradients."""
+        import torch
+
+        real_a, real_b = batch
+        self.zero_grad()
+        terms, fake_a, fake_b = self.generator_losses(real_a, real_b)
+        d_a_loss, d_b_loss, real_a_logits, fake_a_logits = self.discriminator_losses(real_a, real_b, fake_a, fake_b)
+        generators = [(self.g_optimizer, self.g.trainable_variables), (self.f_optimizer, self.f.trainable_variables)]
+        if self._generators_share_a_scale():
+            self.g_optimizer.scale_loss(terms["total"]).backward(retain_graph=True)
+            generator_grads = [[v.value.grad for v in variables] for _, variables in generators]
+        else:  # one backward pass per loss scale
+            generator_grads = []
+            for optimizer, variables in generators:
+                self.zero_grad()
+                optimizer.scale_loss(terms["total"]).backward(retain_graph=True)
+                generator_grads.append([v.value.grad.clone() for v in variables])
+        generator_grads = [[g.clone() for g in grads] for grads in generator_grads]
+        self.zero_grad()  # the generators' backward pass also reached D_A and D_B
+        (self.d_a_optimizer.scale_loss(d_a_loss) + self.d_b_optimizer.scale_loss(d_b_loss)).backward()
+        with torch.no_grad():
+            for (optimizer, variables), grads in zip(generators, generator_grads):
+                optimizer.apply(grads, variables)
+            for optimizer, net in ((self.d_a_optimizer, self.d_a), (self.d_b_optimizer, self.d_b)):
+                optimizer.apply([v.value.grad for v in net.trainable_variables], net.trainable_variables)
+        return self._track(terms, d_a_loss, d_b_loss, real_a_logits, fake_a_logits)
+
+    def _step_values(self, terms, d_a_loss, d_b_loss, real_a_logits, fake_a_logits) -> dict:
+        return {**{k: terms[k] for k in ("G_adv", "F_adv", "cycle", "identity")}, "D_A": d_a_loss, "D_B": d_b_loss,
+                "D_A(a)": ops.mean(real_a_logits), "D_A(F(b))": ops.mean(fake_a_logits)}
+
+    def _track(self, *args) -> dict:
+        for name, value in self._step_values(*args).items():
             self.trackers[name].update_state(value)
         return {name: tracker.result() for name, tracker in self.trackers.items()}
 

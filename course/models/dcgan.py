@@ -16,12 +16,13 @@ from __future__ import annotations
 
 import keras
 import numpy as np
-import tensorflow as tf
 from keras import layers, ops
 
-from .. import losses
+from .. import backend, losses
 from ..data import from_symmetric
 from ..errors import ShapeError
+from .base import (OptimizerGroup, StateIndex, loss_scaled_optimizer, stateless_draw, stateless_scaled_loss,
+                   stateless_track)
 
 LATENT_DIM = 64
 
@@ -102,14 +103,12 @@ def check_compatible(generator: keras.Model, discriminator: keras.Model) -> None
         )
 
 
-def _replicas() -> int:
-    return tf.distribute.get_strategy().num_replicas_in_sync
-
-
 class DCGAN(keras.Model):
     """Generator + discriminator with the adversarial ``train_step``. Taught in 02_dcgan, Train step.
 
-    ``fit(dataset_of_real_images)``: each step updates D once, then G once.
+    ``fit(dataset_of_real_images)``: each step updates D once, then G once. The step is
+    written for each backend (:meth:`tf_train_step`, :meth:`jax_train_step`,
+    :meth:`torch_train_step`); the losses, the networks and the noise are shared.
     """
 
     def __init__(self, generator: keras.Model, discriminator: keras.Model, latent_dim: int | None = None,
@@ -132,17 +131,15 @@ class DCGAN(keras.Model):
         self.built = True  # both networks are built already; lets weights be saved before fit
 
     def compile(self, d_optimizer, g_optimizer, g_loss: str = "non_saturating", real_label: float = 1.0, **kwargs):
-        """Two optimizers, one per network. Under a ``mixed_float16`` policy each is
-        wrapped in a ``LossScaleOptimizer`` so small float16 gradients do not underflow.
+        """Two optimizers, one per network, and no optimizer of the model's own. Under a
+        ``mixed_float16`` policy each is wrapped in a ``LossScaleOptimizer`` so small float16
+        gradients do not underflow.
         """
-        super().compile(**kwargs)
+        super().compile(optimizer=None, **kwargs)
         if g_loss not in losses.GENERATOR_LOSSES:
             raise ValueError(f"g_loss must be one of {losses.GENERATOR_LOSSES}, got {g_loss!r}")
-        if keras.mixed_precision.global_policy().name == "mixed_float16":
-            d_optimizer, g_optimizer = (
-                o if isinstance(o, keras.optimizers.LossScaleOptimizer) else keras.optimizers.LossScaleOptimizer(o)
-                for o in (d_optimizer, g_optimizer))
-        self.d_optimizer, self.g_optimizer = d_optimizer, g_optimizer
+        self.d_optimizer, self.g_optimizer = loss_scaled_optimizer(d_optimizer), loss_scaled_optimizer(g_optimizer)
+        self.optimizer = OptimizerGroup([self.d_optimizer, self.g_optimizer])
         self.g_loss_kind, self.real_label = g_loss, float(real_label)
         # Create the optimizers' slots now, not lazily inside a replicated step function
         # (which a distribution strategy rejects); checkpoints can then be restored at once.
@@ -171,19 +168,38 @@ class DCGAN(keras.Model):
         return self.generator(z, training=training)
 
     def noise(self, batch_size):
-        return keras.random.normal((batch_size, self.latent_dim), seed=self.seed_generator)
+        """Fresh noise ``z ~ N(0, I)`` from the model's own seed generator (a different draw on each replica)."""
+        return backend.normal((batch_size, self.latent_dim), self.seed_generator)
+
+    def d_loss(self, real_logits, fake_logits):
+        """D's loss: real images labelled ``real_label`` (1, or 0.9 smoothed), fakes labelled 0 (G6, G7)."""
+        return losses.discriminator_loss(real_logits, fake_logits, self.real_label)
+
+    def g_loss(self, fake_logits):
+        """G's loss on D's logits for its images: non-saturating or minimax (G7)."""
+        return losses.generator_loss(fake_logits, self.g_loss_kind)
+
+    def train_step(self, *args):
+        """What ``fit()`` runs for every batch: the step written for the backend in use."""
+        steps = {"tensorflow": self.tf_train_step, "jax": self.jax_train_step, "torch": self.torch_train_step}
+        return steps[backend.name()](*args)
+
+    # ------------------------------------------------------------------ TensorFlow: the step the lesson teaches
 
     def d_step(self, real_images):
         """One discriminator update: real images labelled real, fresh fakes labelled fake.
 
         Only D's variables are in the gradient; G only makes the fakes.
         """
+        import tensorflow as tf
+
         fake_images = self.generator(self.noise(ops.shape(real_images)[0]), training=True)
         with tf.GradientTape() as tape:
             real_logits = self.discriminator(real_images, training=True)
             fake_logits = self.discriminator(fake_images, training=True)
-            d_loss = losses.discriminator_loss(real_logits, fake_logits, self.real_label)
-            scaled = self.d_optimizer.scale_loss(d_loss / _replicas())
+            d_loss = self.d_loss(real_logits, fake_logits)
+            # replicas of a distribution strategy each see 1/N of the batch; their gradients are summed
+            scaled = self.d_optimizer.scale_loss(d_loss / backend.replicas())
         d_vars = self.discriminator.trainable_variables
         self.d_optimizer.apply_gradients(zip(tape.gradient(scaled, d_vars), d_vars))
         return d_loss, real_logits, fake_logits
@@ -195,24 +211,136 @@ class DCGAN(keras.Model):
         no ``discriminator.trainable = False`` juggling, which in Keras 3 would also
         switch BatchNorm layers to inference mode.
         """
+        import tensorflow as tf
+
         with tf.GradientTape() as tape:
             fake_logits = self.discriminator(self.generator(self.noise(batch_size), training=True), training=True)
-            g_loss = losses.generator_loss(fake_logits, self.g_loss_kind)
-            scaled = self.g_optimizer.scale_loss(g_loss / _replicas())
+            g_loss = self.g_loss(fake_logits)
+            scaled = self.g_optimizer.scale_loss(g_loss / backend.replicas())
         g_vars = self.generator.trainable_variables
         self.g_optimizer.apply_gradients(zip(tape.gradient(scaled, g_vars), g_vars))
         return g_loss
 
-    def train_step(self, real_images):
-        if isinstance(real_images, (tuple, list)):  # (images, labels) datasets: labels unused
-            real_images = real_images[0]
+    def tf_train_step(self, real_images):
+        """TensorFlow: ``GradientTape`` records the forward pass; each optimizer applies its network's gradients."""
+        real_images = _images(real_images)
         d_loss, real_logits, fake_logits = self.d_step(real_images)
         g_loss = self.g_step(ops.shape(real_images)[0])
-        self.d_loss_tracker.update_state(d_loss)
-        self.g_loss_tracker.update_state(g_loss)
-        self.d_real_tracker.update_state(ops.mean(ops.sigmoid(real_logits)))
-        self.d_fake_tracker.update_state(ops.mean(ops.sigmoid(fake_logits)))
+        return self._track(d_loss, g_loss, real_logits, fake_logits)
+
+    # ------------------------------------------------------------------ JAX: the same step, stateless
+
+    def jax_train_step(self, state, real_images):
+        """JAX: ``fit()`` compiles a pure function, so every piece of state comes in as values and goes out
+        as new values: weights, BatchNorm statistics, optimizer slots, the noise generator, the metrics.
+
+        ``stateless_call`` runs a network on given weights and returns its updated statistics;
+        ``jax.value_and_grad`` differentiates a pure loss; ``stateless_apply`` returns the updated
+        weights and optimizer slots. The order of the updates is the TensorFlow step's.
+        """
+        import jax
+
+        trainable, non_trainable, optimizer_values, metrics_values = state
+        real_images = _images(real_images)
+        batch = real_images.shape[0]
+        g, d = self.generator, self.discriminator
+        t, nt = StateIndex(self.trainable_variables), StateIndex(self.non_trainable_variables)
+        g_w, g_s = t.take(trainable, g.trainable_variables), nt.take(non_trainable, g.non_trainable_variables)
+        d_w, d_s = t.take(trainable, d.trainable_variables), nt.take(non_trainable, d.non_trainable_variables)
+        d_opt, g_opt = self.optimizer.split(optimizer_values)
+        seed = [self.seed_generator.state]
+        (z_d, z_g), seed_value = stateless_draw(seed, nt.take(non_trainable, seed),
+                                                lambda: (self.noise(batch), self.noise(batch)))
+
+        # D: real images labelled real, fresh fakes labelled fake; the gradient is taken for D's weights only
+        fake_images, g_s = g.stateless_call(g_w, g_s, z_d, training=True)
+
+        def d_objective(d_w, d_s):
+            real_logits, d_s = d.stateless_call(d_w, d_s, real_images, training=True)
+            fake_logits, d_s = d.stateless_call(d_w, d_s, fake_images, training=True)
+            d_loss = self.d_loss(real_logits, fake_logits)
+            return stateless_scaled_loss(self.d_optimizer, d_opt, d_loss), (d_loss, real_logits, fake_logits, d_s)
+
+        (_, (d_loss, real_logits, fake_logits, d_s)), grads = jax.value_and_grad(d_objective, has_aux=True)(d_w, d_s)
+        d_w, d_opt = self.d_optimizer.stateless_apply(d_opt, grads, d_w)
+
+        # G: through the updated D, whose weights are inputs here, not arguments of the gradient
+        def g_objective(g_w, g_s):
+            fake_images, g_s = g.stateless_call(g_w, g_s, z_g, training=True)
+            fake_logits, _ = d.stateless_call(d_w, d_s, fake_images, training=True)
+            g_loss = self.g_loss(fake_logits)
+            return stateless_scaled_loss(self.g_optimizer, g_opt, g_loss), (g_loss, g_s)
+
+        (_, (g_loss, g_s)), grads = jax.value_and_grad(g_objective, has_aux=True)(g_w, g_s)
+        g_w, g_opt = self.g_optimizer.stateless_apply(g_opt, grads, g_w)
+
+        logs, metrics_values = stateless_track(self, metrics_values,
+                                               self._step_values(d_loss, g_loss, real_logits, fake_logits))
+        trainable = t.put(t.put(trainable, g.trainable_variables, g_w), d.trainable_variables, d_w)
+        non_trainable = nt.put(nt.put(nt.put(non_trainable, g.non_trainable_variables, g_s),
+                                      d.non_trainable_variables, d_s), seed, seed_value)
+        return logs, (trainable, non_trainable, d_opt + g_opt, metrics_values)
+
+    # ------------------------------------------------------------------ PyTorch: the same step, with backward()
+
+    def torch_train_step(self, real_images):
+        """PyTorch: ``backward()`` fills each variable's ``.grad``; each optimizer applies its network's."""
+        import torch
+
+        real_images = _images(real_images)
+        batch = ops.shape(real_images)[0]
+        d_vars, g_vars = self.discriminator.trainable_variables, self.generator.trainable_variables
+
+        # D: the fakes are made without a graph back into G
+        with torch.no_grad():
+            fake_images = self.generator(self.noise(batch), training=True)
+        self.zero_grad()
+        real_logits = self.discriminator(real_images, training=True)
+        fake_logits = self.discriminator(fake_images, training=True)
+        d_loss = self.d_loss(real_logits, fake_logits)
+        self.d_optimizer.scale_loss(d_loss).backward()
+        with torch.no_grad():
+            self.d_optimizer.apply([v.value.grad for v in d_vars], d_vars)
+
+        # G: through D; D's weights get gradients too, but only G's optimizer is applied
+        self.zero_grad()
+        g_loss = self.g_loss(self.discriminator(self.generator(self.noise(batch), training=True), training=True))
+        self.g_optimizer.scale_loss(g_loss).backward()
+        with torch.no_grad():
+            self.g_optimizer.apply([v.value.grad for v in g_vars], g_vars)
+        return self._track(d_loss, g_loss, real_logits, fake_logits)
+
+    # ------------------------------------------------------------------ shared by the three
+
+    def _step_values(self, d_loss, g_loss, real_logits, fake_logits) -> dict:
+        return {"d_loss": d_loss, "g_loss": g_loss, "D(x)": ops.mean(ops.sigmoid(real_logits)),
+                "D(G(z))": ops.mean(ops.sigmoid(fake_logits))}
+
+    def _track(self, d_loss, g_loss, real_logits, fake_logits) -> dict:
+        values = self._step_values(d_loss, g_loss, real_logits, fake_logits)
+        for tracker in self.metrics:
+            tracker.update_state(values[tracker.name])
         return {m.name: m.result() for m in self.metrics}
+
+    # ------------------------------------------------------------------ measuring the game (02_dcgan, When GANs fail)
+
+    def game_state(self, real_images, z) -> dict:
+        """Where the game stands, without changing anything: D's mean probability that real images and
+        G(z) are real, and the norm of the gradient G's own loss gives G's weights for noise ``z``."""
+        g_vars = self.generator.trainable_variables
+        with backend.preserved(self.generator.non_trainable_variables):  # BatchNorm statistics stay as they are
+            fake_logits = self.discriminator(self.generator(z, training=True), training=False)
+            _, grads = backend.value_and_grad(
+                lambda: self.g_loss(self.discriminator(self.generator(z, training=True), training=False)), g_vars)
+        real = ops.mean(ops.sigmoid(self.discriminator(real_images, training=False)))
+        return {"D(x)": float(ops.convert_to_numpy(real)),
+                "D(G(z))": float(ops.convert_to_numpy(ops.mean(ops.sigmoid(fake_logits)))),
+                "G gradient norm": backend.global_norm(grads)}
+
+
+def _images(data):
+    """The images of a batch (``(images, labels)`` batches: labels unused)."""
+    return data[0] if isinstance(data, (tuple, list)) else data
 
 
 def make_dcgan(image_shape, latent_dim: int = LATENT_DIM, upsample: str = "transpose", seed: int | None = None,
