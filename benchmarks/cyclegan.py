@@ -38,10 +38,15 @@ def report_run(run: Path) -> None:
     m = json.loads((run / "metrics.json").read_text())
     lp = m["label_preservation_accuracy"]
     print(f"{run}: {m['epochs']} epochs, {m['train_seconds'] / 60:.1f} min training, {m['seconds_per_epoch']} s/epoch")
-    print(f"  B->A label preservation {lp['b_to_a']:.4f} (untranslated baseline {m['baseline_untranslated_accuracy']:.4f})")
+    val = m.get("validation_label_preservation_accuracy", {})
+    print(f"  validation ({m.get('validation_examples')} training digits held out): B->A {val.get('b_to_a')}, "
+          f"A->B {val.get('a_to_b')}, mean {val.get('mean')}")
+    print(f"  test ({m['test_examples']} digits): B->A label preservation {lp['b_to_a']:.4f} (untranslated baseline "
+          f"{m['baseline_untranslated_accuracy']:.4f})")
     print(f"  A->B label preservation {lp['a_to_b']:.4f} (untranslated baseline "
           f"{m.get('baseline_untranslated_accuracy_a_to_b', float('nan')):.4f}); mean {lp['mean']:.4f}")
-    print(f"  cycle L1 {m['cycle_l1']:.4f}; B->A by epoch: {m.get('b_to_a_accuracy_by_epoch')}")
+    print(f"  cycle L1 {m['cycle_l1']:.4f}; validation B->A by epoch: {m.get('val_b_to_a_accuracy_by_epoch')}")
+    print(f"  validation A->B by epoch: {m.get('val_a_to_b_accuracy_by_epoch')}")
 
 
 def main() -> None:

@@ -31,7 +31,11 @@ def classifier_features(model, images, batch_size: int = 500) -> tuple[np.ndarra
     both = keras.Model(model.inputs, [model.get_layer("features").output, model.output])
     x = np.asarray(images)
     x = x.astype("float32") / 255.0 if x.dtype == np.uint8 else x
-    features, logits = both.predict(x, batch_size=batch_size, verbose=0)
+    if len(x) == 0:
+        raise ValueError("no images to score (the array is empty)")
+    parts = [[ops.convert_to_numpy(o) for o in both(x[i: i + batch_size], training=False)]
+             for i in range(0, len(x), batch_size)]
+    features, logits = (np.concatenate([p[j] for p in parts]) for j in range(2))
     return features, np.argmax(logits, axis=-1)
 
 
@@ -70,16 +74,23 @@ def label_preservation(generator: keras.Model, images: np.ndarray, labels: np.nd
 
 
 class LabelPreservation(keras.callbacks.Callback):
-    """After every epoch, log ``b_to_a_accuracy``: the MNIST classifier's accuracy on F(b)
-    for fixed images, so history.csv shows the translation improving."""
+    """After every epoch, log a translation's label preservation on fixed (validation) images, so
+    history.csv shows it improving: ``direction="b_to_a"`` judges F(b) with a classifier of grey
+    digits, ``"a_to_b"`` judges G(a) with a classifier of the B domain."""
 
-    def __init__(self, images_b: np.ndarray, labels: np.ndarray, judge: keras.Model, key: str = "b_to_a_accuracy"):
+    def __init__(self, images: np.ndarray, labels: np.ndarray, judge: keras.Model, direction: str = "b_to_a",
+                 key: str | None = None):
         super().__init__()
-        self.images_b, self.labels, self.judge, self.key = images_b, labels, judge, key
+        if direction not in ("b_to_a", "a_to_b"):
+            raise ValueError(f"direction must be 'b_to_a' or 'a_to_b', got {direction!r}")
+        self.images, self.labels, self.judge, self.direction = images, labels, judge, direction
+        self.key = key or f"{direction}_accuracy"
 
     def on_epoch_end(self, epoch, logs=None):
         if logs is not None:
-            logs[self.key] = label_preservation(self.model.f, self.images_b, self.labels, self.judge, grey=True)
+            network = self.model.f if self.direction == "b_to_a" else self.model.g
+            logs[self.key] = label_preservation(network, self.images, self.labels, self.judge,
+                                                grey=self.direction == "b_to_a")
 
 
 # --------------------------------------------------------------------------- lesson 03: nats
@@ -113,3 +124,41 @@ def evaluate_nats(vae, x_binary: np.ndarray, iwae_k: int, batch_size: int = 250,
     recon, kl, iwae = (float(np.mean(np.concatenate([p[j] for p in parts]))) for j in range(3))
     return {"neg_elbo_nats": round(recon + kl, 3), "recon_nats": round(recon, 3), "kl_nats": round(kl, 3),
             "iwae_nats": round(iwae, 3), "iwae_k": int(iwae_k)}
+
+
+# --------------------------------------------------------------------------- lesson 02: the game, step by step
+
+
+class GameMonitor(keras.callbacks.Callback):
+    """Every ``every`` training steps, where the adversarial game stands: D's mean probability that
+    fixed real images and G's images of fixed noise are real, and the norm of the gradient G's own
+    loss gives G's weights (:meth:`course.models.dcgan.DCGAN.game_state`). Taught in 02_dcgan,
+    When GANs fail: a healthy game keeps D(G(z)) away from 0 and G's gradient alive.
+
+    ``records`` holds one dict per measurement, with ``step``.
+    """
+
+    def __init__(self, real_images, noise, every: int = 5):
+        super().__init__()
+        self.real_images, self.noise, self.every = real_images, noise, int(every)
+        self.records: list[dict] = []
+        self.step = 0
+
+    def on_train_begin(self, logs=None):
+        if not self.records:
+            self._measure()
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.step += 1
+        if self.step % self.every == 0:
+            self._measure()
+
+    def _measure(self):
+        sync = getattr(self.model, "jax_state_sync", None)
+        if sync is not None:  # JAX keeps the state outside the variables during fit
+            sync()
+        self.records.append({"step": self.step, **self.model.game_state(self.real_images, self.noise)})
+
+    def series(self, key: str) -> tuple[np.ndarray, np.ndarray]:
+        """``(steps, values)`` of one measured quantity."""
+        return (np.array([r["step"] for r in self.records]), np.array([r[key] for r in self.records]))

@@ -53,16 +53,19 @@ def frechet_distance(features_a: np.ndarray, features_b: np.ndarray) -> float:
     return max(value, 0.0)
 
 
-def kernel_inception_distance(features_a, features_b, subsets: int = 10, subset_size: int = 1000,
-                              seed: int = 0) -> float:
-    """Unbiased squared MMD with the cubic polynomial kernel (KID), averaged over subsets.
+def kid_subsets(features_a, features_b, subsets: int = 10, subset_size: int = 1000, seed: int = 0) -> np.ndarray:
+    """KID (unbiased squared MMD, cubic polynomial kernel) on ``subsets`` random subsets of each set.
 
-    Unlike the Fréchet distance it has no bias from the sample size, so small
-    sample counts (fast mode) still compare fairly.
+    A subset holds at most half of the smaller set, so the subsets differ and their spread
+    says how much the figure moves with the sample: report it with the mean.
     """
     a, b = np.asarray(features_a, np.float64), np.asarray(features_b, np.float64)
+    if a.ndim != 2 or b.ndim != 2 or a.shape[1] != b.shape[1]:
+        raise ValueError(f"feature sets must be (n, d) with the same d, got {a.shape} and {b.shape}")
     d = a.shape[1]
-    m = min(subset_size, len(a), len(b))
+    m = min(subset_size, len(a) // 2, len(b) // 2)
+    if m < 2:
+        raise ValueError("need at least four samples in each feature set")
     rng = np.random.default_rng(seed)
     values = []
     for _ in range(subsets):
@@ -70,7 +73,28 @@ def kernel_inception_distance(features_a, features_b, subsets: int = 10, subset_
         kxx, kyy, kxy = ((x @ x.T) / d + 1) ** 3, ((y @ y.T) / d + 1) ** 3, ((x @ y.T) / d + 1) ** 3
         off = (kxx.sum() - np.trace(kxx) + kyy.sum() - np.trace(kyy)) / (m * (m - 1))
         values.append(off - 2 * kxy.mean())
-    return float(np.mean(values))
+    return np.asarray(values)
+
+
+def kernel_inception_distance(features_a, features_b, subsets: int = 10, subset_size: int = 1000,
+                              seed: int = 0) -> float:
+    """KID, the mean of :func:`kid_subsets`. Unlike the Fréchet distance it has no bias from the
+    sample size, so small sample counts (fast mode) still compare fairly."""
+    return float(np.mean(kid_subsets(features_a, features_b, subsets, subset_size, seed)))
+
+
+def frechet_distance_subsets(features_a, features_b, n: int, repeats: int = 5, seed: int = 0) -> np.ndarray:
+    """The Fréchet distance between random ``n``-image subsets of each set, ``repeats`` times.
+
+    The Fréchet distance shrinks as the samples grow (its estimate is biased upwards), so
+    two figures compare only at the same ``n``; the spread over repeats is its uncertainty.
+    """
+    a, b = np.asarray(features_a), np.asarray(features_b)
+    if n > min(len(a), len(b)):
+        raise ValueError(f"n = {n} is more than the smaller set ({min(len(a), len(b))})")
+    rng = np.random.default_rng(seed)
+    return np.asarray([frechet_distance(a[rng.choice(len(a), n, replace=False)], b[rng.choice(len(b), n, replace=False)])
+                       for _ in range(repeats)])
 
 
 def class_histogram(predicted: np.ndarray, class_names) -> dict[str, float]:

@@ -135,3 +135,24 @@ def plot_latent_map(codes: np.ndarray, labels: np.ndarray, class_names: Sequence
     ax.set_title(title)
     fig.tight_layout()
     return fig
+
+
+def plot_game(monitors: dict, keys: Sequence[str] = ("D(G(z))", "G gradient norm"), title=None):
+    """Side by side, for several runs (name -> :class:`course.evaluation.GameMonitor`), how each
+    quantity of the game moved over the training steps (taught in 02_dcgan, When GANs fail)."""
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, len(keys), figsize=(4.5 * len(keys), 3), squeeze=False)
+    for ax, key in zip(axes.flat, keys):
+        for name, monitor in monitors.items():
+            steps, values = monitor.series(key)
+            ax.plot(steps, values, marker=".", label=name)
+        ax.set_xlabel("training step")
+        ax.set_title(key)
+        if key == "G gradient norm":
+            ax.set_yscale("symlog", linthresh=1e-3)
+    axes.flat[0].legend(fontsize=8)
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig

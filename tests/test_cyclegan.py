@@ -90,6 +90,7 @@ def test_load_mnist_m_without_cifar_names_what_is_missing(tmp_path, no_data_env)
 
 
 def test_unpaired_halves_share_no_digit():
+    """Guards Y3: two domains, unpaired: no digit is trained on in both."""
     a, b = data.unpaired_halves(101, seed=0)
     assert len(a) + len(b) == 101 and not set(a) & set(b)
 
@@ -98,6 +99,7 @@ def test_unpaired_halves_share_no_digit():
 
 
 def test_cycle_loss_is_zero_for_identity_mappings_and_l1_otherwise():
+    """Guards Y2: the objective has the cycle-consistency and identity terms."""
     a = tf.random.uniform((4, 28, 28, 3), -1, 1)
     b = tf.random.uniform((4, 28, 28, 3), -1, 1)
     assert float(losses.cycle_consistency_loss(a, a, b, b)) == 0.0
@@ -262,9 +264,12 @@ def test_train_cyclegan_fast_writes_every_file_and_refuses_a_longer_schedule(tmp
     lp = metrics["label_preservation_accuracy"]
     assert set(lp) == {"b_to_a", "a_to_b", "mean"} and lp["mean"] == pytest.approx((lp["a_to_b"] + lp["b_to_a"]) / 2,
                                                                                 abs=1e-4)
-    for key in ("baseline_untranslated_accuracy", "cycle_l1", "b_to_a_accuracy_by_epoch"):
+    for key in ("baseline_untranslated_accuracy", "cycle_l1", "val_b_to_a_accuracy_by_epoch",
+                "validation_label_preservation_accuracy"):
         assert key in metrics
-    assert len(metrics["b_to_a_accuracy_by_epoch"]) == 1
+    assert len(metrics["val_b_to_a_accuracy_by_epoch"]) == len(metrics["val_a_to_b_accuracy_by_epoch"]) == 1
+    # validation digits come out of the training digits, before the unpaired halves are drawn
+    assert metrics["validation_examples"] == 20 and metrics["examples"] == (160 - 20) // 2
     frame = (out / "frames" / "epoch-0001.png").read_bytes()
 
     # the learning rate decays over the run's epochs, so more epochs would be another run
@@ -274,7 +279,7 @@ def test_train_cyclegan_fast_writes_every_file_and_refuses_a_longer_schedule(tmp
     assert "settings.epochs: 1 in the run, 2 now" in err and "--epochs 1" in err and "Traceback" not in err
     assert main(args + ["--epochs", "1", "--resume"]) == 0  # the same settings: accepted, nothing to train
     metrics = json.loads((out / "metrics.json").read_text())
-    assert metrics["epochs"] == 1 and len(metrics["b_to_a_accuracy_by_epoch"]) == 1
+    assert metrics["epochs"] == 1 and len(metrics["val_b_to_a_accuracy_by_epoch"]) == 1
     assert (out / "frames" / "epoch-0001.png").read_bytes() == frame
     from course.jobs.cyclegan import load_generators
 
@@ -287,3 +292,33 @@ def test_cyclegan_refuses_other_datasets(tmp_path, capsys):
 
     assert main(["train", "cyclegan", "--dataset", "cifar10", "--fast", "--out", str(tmp_path / "x")]) == 2
     assert "--dataset mnist_m" in capsys.readouterr().err
+
+
+def test_two_mappings_and_two_critics_not_one_generator():
+    """Guards Y1: G: A -> B and F: B -> A are two networks, each judged by its own domain's discriminator,
+    and the objective weighs both round trips."""
+    model = _small(cycle_weight=(10.0, 1.0), identity_weight=5.0)
+    nets = [model.g, model.f, model.d_a, model.d_b]
+    assert len({id(n) for n in nets}) == 4
+    assert [n.name for n in nets] == ["G_A_to_B", "F_B_to_A", "D_A", "D_B"]
+    assert not {id(v) for v in model.g.trainable_variables} & {id(v) for v in model.f.trainable_variables}
+    a, b = next(iter(_pairs()))
+    terms, fake_a, fake_b = model.generator_losses(a, b)
+    total = (terms["G_adv"] + terms["F_adv"] + 10.0 * terms["cycle_a"] + 1.0 * terms["cycle_b"]
+             + 5.0 * terms["identity"])
+    assert float(terms["total"]) == pytest.approx(float(total), rel=1e-5)
+    assert float(terms["cycle_a"]) > 0 and float(terms["cycle_b"]) > 0 and float(terms["identity"]) > 0
+
+
+def test_validation_digits_are_paired_and_never_trained_on():
+    """Lesson 04 chooses its recipe on held-out training digits, paired, apart from both training halves."""
+    digits = np.arange(60, dtype=np.uint8).reshape(60, 1, 1, 1)
+    coloured = np.repeat(digits, 3, axis=-1) + 100
+    train_a, train_b, val_a, val_b, val_labels = data.translation_splits(digits, coloured, np.arange(60), 10, seed=3)
+    assert len(val_a) == len(val_b) == 10 and len(train_a) == len(train_b) == 25
+    np.testing.assert_array_equal(val_a[..., 0] + 100, val_b[..., 0])  # the same digit in both domains
+    np.testing.assert_array_equal(val_a[:, 0, 0, 0], val_labels)
+    seen = set(train_a[:, 0, 0, 0].tolist()) | set((train_b[:, 0, 0, 0] - 100).tolist())
+    assert not seen & set(val_labels.tolist()) and not set(train_a[:, 0, 0, 0]) & set(train_b[:, 0, 0, 0] - 100)
+    with pytest.raises(ValueError, match="validation"):
+        data.translation_splits(digits, coloured, np.arange(60), 40)

@@ -183,3 +183,73 @@ def test_sample_and_load_generator_in_two_lines(tmp_path):
     images = dcgan.sample(generator, 5)
     assert images.shape == (5, 28, 28, 1) and images.dtype == np.uint8
     np.testing.assert_array_equal(images, dcgan.sample(generator, 5))  # fixed seed, same samples
+
+
+def test_a_discriminator_ten_times_faster_starves_the_minimax_generator_but_not_the_non_saturating_one():
+    """Lesson 02's "When GANs fail", measured: with D's rate 10x G's, D rejects the fakes, and G's gradient
+    vanishes under the minimax loss while the non-saturating one keeps it strong (erratum G10's failure modes)."""
+    from course import evaluation
+
+    x, _ = data.synthetic_digits(2048, seed=0)
+    real, z = data.to_symmetric(x[:64]), dcgan.fixed_noise(64, dcgan.LATENT_DIM, seed=5)
+    gradient = {}
+    for kind in ("non_saturating", "minimax"):
+        keras.utils.set_random_seed(0)
+        gan = dcgan.make_dcgan((28, 28, 1), seed=0, g_loss=kind)
+        gan.compile(keras.optimizers.Adam(2e-3, beta_1=0.5), keras.optimizers.Adam(2e-4, beta_1=0.5), g_loss=kind)
+        monitor = evaluation.GameMonitor(real, z, every=8)
+        gan.fit(data.pipeline(x, batch_size=64, shuffle=True, seed=0, scale="symmetric", drop_remainder=True),
+                epochs=1, verbose=0, callbacks=[monitor], shuffle=False)
+        steps, norms = monitor.series("G gradient norm")
+        _, fooled = monitor.series("D(G(z))")
+        assert list(steps) == [0, 8, 16, 24, 32] and fooled[-1] < 0.2  # D wins in both runs
+        gradient[kind] = norms[2:].mean()  # from step 16 on
+    assert gradient["minimax"] < 0.1 * gradient["non_saturating"], gradient
+
+
+def test_the_game_probe_changes_nothing():
+    gan = dcgan.make_dcgan((28, 28, 1), seed=0)
+    before = weights(gan)
+    state = gan.game_state(real_batch(8), dcgan.fixed_noise(8))
+    assert not any(changed(before, gan))  # weights and BatchNorm statistics as they were
+    assert 0 < state["D(x)"] < 1 and 0 < state["D(G(z))"] < 1 and state["G gradient norm"] > 0
+
+
+def test_the_generator_is_never_fitted_to_labels():
+    """Guards G4: G has no loss of its own; its gradient comes through D's judgement of its images."""
+    gan = dcgan.make_dcgan((28, 28, 1), seed=0)
+    assert gan.generator.compiled is False or getattr(gan.generator, "loss", None) is None
+    assert gan.generator.output_shape == (None, 28, 28, 1)  # an image, not a label
+    z = dcgan.fixed_noise(8)
+    g_before = gan.game_state(real_batch(8), z)["G gradient norm"]
+    for w in gan.discriminator.trainable_variables:  # another judge gives G another gradient
+        w.assign(w.value * 0.5)
+    assert gan.game_state(real_batch(8), z)["G gradient norm"] != pytest.approx(g_before, rel=1e-3)
+
+
+def test_two_optimizers_each_own_one_network_and_no_graph_era_api_is_used():
+    """Guards G8: no tf.Session / placeholder / tf.compat.v1; not one optimizer minimising the sum of losses."""
+    import pathlib
+
+    gan = dcgan.make_dcgan((28, 28, 1), seed=0)
+    assert gan.d_optimizer is not gan.g_optimizer
+    assert {id(v) for v in gan.d_optimizer._trainable_variables} == {id(v) for v in gan.discriminator.trainable_variables}
+    assert {id(v) for v in gan.g_optimizer._trainable_variables} == {id(v) for v in gan.generator.trainable_variables}
+    package = pathlib.Path(dcgan.__file__).resolve().parents[1]
+    for path in package.rglob("*.py"):
+        text = path.read_text()
+        for dead in ("tf.Session", "tf.placeholder", "compat.v1", "variable_scope", "tf.layers."):
+            assert dead not in text, f"{path} uses {dead}"
+
+
+def test_no_unused_optimizer_is_built_or_saved(tmp_path):
+    """compile() builds no optimizer of the model's own: a checkpoint holds D's and G's optimizers only."""
+    import h5py
+
+    gan = dcgan.make_dcgan((28, 28, 1), seed=0)
+    gan.save_weights(tmp_path / "gan.weights.h5")
+    with h5py.File(tmp_path / "gan.weights.h5", "r") as f:
+        names = []
+        f.visit(names.append)
+    optimizer_groups = {n.split("/")[0] for n in names if "optimizer" in n.split("/")[0]}
+    assert optimizer_groups == {"d_optimizer", "g_optimizer"}, optimizer_groups

@@ -91,3 +91,25 @@ def test_apply_in_batches_matches_predict_and_refuses_nothing():
     assert predict_classes(model, x, batch_size=2).shape == (7,)
     with pytest.raises(ValueError, match="empty"):
         apply_in_batches(model, x[:0])
+
+
+def test_the_frechet_distance_shrinks_with_the_sample_so_a_floor_must_use_the_same_size():
+    """Lesson 02: two samples of one distribution are 'far apart' when small; compare at equal n only."""
+    rng = np.random.default_rng(0)
+    a, b = rng.normal(size=(4000, 8)), rng.normal(size=(4000, 8))
+    small, large = metrics.frechet_distance(a[:100], b[:100]), metrics.frechet_distance(a, b)
+    assert small > 5 * large > 0
+    spread = metrics.frechet_distance_subsets(a, b, n=100, repeats=4, seed=1)
+    assert spread.shape == (4,) and spread.std() > 0 and abs(spread.mean() - small) < 3 * spread.std() + 0.2
+    with pytest.raises(ValueError, match="more than the smaller set"):
+        metrics.frechet_distance_subsets(a, b[:50], n=100)
+
+
+def test_kid_subsets_differ_even_when_the_sets_are_small():
+    """In fast mode the sets are smaller than the default subset: the subsets must still differ."""
+    rng = np.random.default_rng(0)
+    same = metrics.kid_subsets(rng.normal(size=(600, 8)), rng.normal(size=(600, 8)), subsets=6)
+    shifted = metrics.kid_subsets(rng.normal(size=(600, 8)), rng.normal(1.0, 1.0, size=(600, 8)), subsets=6)
+    assert same.std() > 0 and len(set(np.round(same, 12))) == 6
+    assert abs(same.mean()) < 3 * same.std() + 1e-3 < shifted.mean()
+    assert metrics.kernel_inception_distance(rng.normal(size=(600, 8)), rng.normal(size=(600, 8))) < 0.05

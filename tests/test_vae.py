@@ -55,6 +55,7 @@ def tiny_vae(seed=0):
 
 
 def test_model_loss_matches_the_formula_for_its_own_sample():
+    """Guards V7: the VAE's training loss is the negative ELBO and nothing else (no adversarial term)."""
     model = tiny_vae()
     x = np.array([[[[1.0], [0.0]]]], "float32")
     eps = 0.7
@@ -116,7 +117,7 @@ def test_one_optimizer_trains_encoder_and_decoder_jointly():
 
 
 def test_shapes_are_checked_where_encoder_meets_decoder():
-    """Guards V6."""
+    """Guards V6: shapes are checked where the encoder meets the decoder."""
     with pytest.raises(ShapeError, match="latent_dim"):
         vae_mod.VAE(vae_mod.build_encoder(latent_dim=8), vae_mod.build_decoder(latent_dim=2))
     with pytest.raises(ShapeError, match="image shape"):
@@ -172,3 +173,10 @@ def test_kl_warmup_raises_beta_linearly():
         warm.on_epoch_begin(epoch)
         seen.append(float(model.beta))
     assert seen == [0.0, 0.25, 0.5, 0.75, 1.0, 1.0]
+
+
+def test_a_vae_has_no_discriminator():
+    """Guards V7: a VAE is trained on a likelihood bound: no network judges its images, no second optimizer."""
+    model = vae_mod.make_vae(latent_dim=4, seed=0)
+    assert [type(layer).__name__ for layer in model.layers] == ["Functional", "Functional", "Sampling"]
+    assert isinstance(model.optimizer, keras.optimizers.Optimizer) and not hasattr(model, "optimizers")

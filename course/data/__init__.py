@@ -17,7 +17,8 @@ Where each part lives:
 from .formats import read_cifar_batch, read_idx
 from .mnist_m import background_patches, blend_digits, build_mnist_m, unpaired_halves
 from .pipelines import (SCALES, ArrayBatches, EpochOrder, check_images, from_symmetric, pipeline, set_epoch, split,
-                        to_domain_a, to_grey, to_symmetric, to_unit, unpaired_batches, unpaired_domains)
+                        to_domain_a, to_grey, to_symmetric, to_unit, translation_splits, unpaired_batches,
+                        unpaired_domains)
 from .loading import fingerprint, load, sources
 from .specs import DATASETS, DEBIAN_FASHION_DIR, DIGITS, DatasetSpec, Loaded, spec
 from .synthetic import synthetic_digits
@@ -27,5 +28,5 @@ __all__ = [
     "background_patches", "set_epoch",
     "blend_digits", "build_mnist_m", "check_images", "fingerprint", "from_symmetric", "load", "pipeline", "read_cifar_batch",
     "read_idx", "sources", "spec", "split", "synthetic_digits", "to_domain_a", "to_grey", "to_symmetric", "to_unit",
-    "unpaired_batches", "unpaired_domains", "unpaired_halves",
+    "translation_splits", "unpaired_batches", "unpaired_domains", "unpaired_halves",
 ]

@@ -225,6 +225,25 @@ def unpaired_domains(mnist_images: np.ndarray, mnist_m_images: np.ndarray, seed:
     return to_domain_a(mnist_images[half_a]), mnist_m_images[half_b]
 
 
+def translation_splits(mnist_images: np.ndarray, mnist_m_images: np.ndarray, labels: np.ndarray, validation: int,
+                       seed: int = 0):
+    """Lesson 04's training digits: ``validation`` of them held out *paired* (the same digit in A and B,
+    to measure label preservation while choosing a recipe), the rest cut into two disjoint unpaired
+    halves for domains A and B (:func:`unpaired_domains`). The test digits are not touched here.
+
+    Returns ``(train_a, train_b, val_a, val_b, val_labels)``; A images as 3-channel grey.
+    """
+    if not len(mnist_images) == len(mnist_m_images) == len(labels):
+        raise ShapeError(f"{len(mnist_images)} MNIST images, {len(mnist_m_images)} MNIST-M images and {len(labels)} "
+                         "labels: MNIST-M must be built from the same digits.")
+    if not 0 <= validation < len(labels) // 2:
+        raise ValueError(f"validation must be between 0 and half the {len(labels)} training digits, got {validation}")
+    order = np.random.default_rng(seed).permutation(len(labels))
+    val, rest = np.sort(order[:validation]), np.sort(order[validation:])
+    train_a, train_b = unpaired_domains(mnist_images[rest], mnist_m_images[rest], seed=seed)
+    return train_a, train_b, to_domain_a(mnist_images[val]), mnist_m_images[val], labels[val]
+
+
 def unpaired_batches(train_a, train_b, batch_size: int, seed: int = 0):
     """Batches ``(a, b)`` in [-1, 1]: each domain shuffled on its own every epoch (unpaired)."""
     streams = [pipeline(x, batch_size=batch_size, shuffle=True, seed=seed + i, scale="symmetric",

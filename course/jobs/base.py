@@ -69,7 +69,7 @@ class RunConfig:
 
 #: Settings that must be above zero (the others only not negative).
 POSITIVE = {"epochs", "batch_size", "learning_rate", "latent_dim", "iwae_k", "samples", "width", "d_width",
-            "pool_size", "monitor_examples", "train_examples"}
+            "pool_size", "validation_examples", "train_examples"}
 
 
 @dataclass

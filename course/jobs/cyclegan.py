@@ -47,17 +47,20 @@ class TrainConfig(RunConfig):
     identity_weight: float = 5.0
     pool_size: int = 128  # past fakes kept for the discriminators
     adversarial: Literal["lsgan", "bce"] = "lsgan"
-    monitor_examples: int = 1000  # images scored after every epoch
+    validation_examples: int = 1000  # paired training digits held out to monitor and choose the recipe
     jit_compile: bool = True
 
 
 @dataclass
 class Domains:
-    """Both domains' images: unpaired training halves and the paired test digits."""
+    """Both domains' images: unpaired training halves, paired validation and test digits."""
 
     source_a: str
     train_a: np.ndarray
     train_b: np.ndarray
+    val_a: np.ndarray
+    val_b: np.ndarray
+    y_val: np.ndarray
     test_a: np.ndarray
     test_b: np.ndarray
 
@@ -66,7 +69,6 @@ class CycleGANJob(TrainJob):
     name = "cyclegan"
     Config = TrainConfig
     extendable = False  # the learning rate decays over the run's epochs: a longer run is a new run
-    measurement_only = frozenset({"monitor_examples"})
 
     def load(self, cfg, data_dir=None):
         """B (``cfg.dataset``) through the shared fast-mode rules, A (MNIST) from the same digits."""
@@ -79,11 +81,15 @@ class CycleGANJob(TrainJob):
         test_a = test_a[: len(d.x_test)]
         if not np.array_equal(y_test_a[: len(d.x_test)], d.y_test):
             raise ShapeError("the mnist_m test split is not built from the MNIST test digits")
-        train_a, train_b = data.unpaired_domains(x_a[: len(d.x_train)], d.x_train, seed=cfg.seed)
+        # Validation: paired training digits held out before the A/B split, to monitor the run and choose
+        # its recipe; the test digits are measured once, at the end.
+        train_a, train_b, val_a, d.x_val, d.y_val = data.translation_splits(
+            x_a[: len(d.x_train)], d.x_train, d.y_train, min(cfg.validation_examples, len(d.x_train) // 8), cfg.seed)
         if min(len(train_a), len(train_b)) < d.batch_size:
             raise ShapeError(f"{min(len(train_a), len(train_b))} training images per domain is less than one "
                              f"batch of {d.batch_size}; lower --batch-size.")
-        self.domains = Domains(loaded_a.source, train_a, train_b, data.to_domain_a(test_a), d.x_test)
+        self.domains = Domains(loaded_a.source, train_a, train_b, val_a, d.x_val, d.y_val, data.to_domain_a(test_a),
+                               d.x_test)
         return d
 
     def build(self, cfg, d):
@@ -103,10 +109,11 @@ class CycleGANJob(TrainJob):
 
     def callbacks(self, cfg, d, model, run, data_dir=None):
         dom = self.domains
-        monitor = min(cfg.monitor_examples, len(dom.test_b))
         judge_a = evaluator(DOMAIN_A, fast=cfg.fast, data_dir=data_dir)  # the lesson-01 MNIST classifier
-        return [LabelPreservation(dom.test_b[:monitor], d.y_test[:monitor], judge_a),
-                progress_frames(run, lambda m: cg.side_by_side(m, dom.test_a[:SHOWN], dom.test_b[:SHOWN]),
+        judge_b = evaluator(cfg.dataset, fast=cfg.fast, data_dir=data_dir)  # an MNIST-M classifier
+        return [LabelPreservation(dom.val_b, dom.y_val, judge_a, "b_to_a", key="val_b_to_a_accuracy"),
+                LabelPreservation(dom.val_a, dom.y_val, judge_b, "a_to_b", key="val_a_to_b_accuracy"),
+                progress_frames(run, lambda m: cg.side_by_side(m, dom.val_a[:SHOWN], dom.val_b[:SHOWN]),
                                 ncols=SHOWN)]
 
     def save(self, cfg, d, model, run, history):
@@ -115,32 +122,40 @@ class CycleGANJob(TrainJob):
             save_model(net, run / f"{net.name}.keras")
 
     def measure(self, cfg, d, model, run, history, data_dir=None):
-        dom, y_test = self.domains, d.y_test
+        dom = self.domains
         judge_a = evaluator(DOMAIN_A, fast=cfg.fast, data_dir=data_dir)
         judge_b = evaluator(cfg.dataset, fast=cfg.fast, data_dir=data_dir)  # an MNIST-M classifier
-        b_to_a = label_preservation(model.f, dom.test_b, y_test, judge_a, grey=True)
-        a_to_b = label_preservation(model.g, dom.test_a, y_test, judge_b)
+
+        def preservation(a, b, labels) -> dict:
+            b_to_a = label_preservation(model.f, b, labels, judge_a, grey=True)
+            a_to_b = label_preservation(model.g, a, labels, judge_b)
+            return {"b_to_a": round(b_to_a, 4), "a_to_b": round(a_to_b, 4), "mean": round((a_to_b + b_to_a) / 2, 4)}
+
         x_a, x_b = data.to_symmetric(dom.test_a), data.to_symmetric(dom.test_b)
         cycle_a = float(np.mean(np.abs(apply_in_batches(model.f, apply_in_batches(model.g, x_a)) - x_a)))
         cycle_b = float(np.mean(np.abs(apply_in_batches(model.g, apply_in_batches(model.f, x_b)) - x_b)))
-        monitor = min(cfg.monitor_examples, len(dom.test_b))
+        untranslated_b = accuracy(d.y_test, predict_classes(judge_a, data.to_grey(dom.test_b)))
         return {
-            "test_examples": int(len(y_test)),
-            "label_preservation_accuracy": {"b_to_a": round(b_to_a, 4), "a_to_b": round(a_to_b, 4),
-                                            "mean": round((a_to_b + b_to_a) / 2, 4)},
-            "baseline_untranslated_accuracy": round(accuracy(y_test, predict_classes(judge_a, data.to_grey(dom.test_b))),
-                                                    4),
-            "baseline_untranslated_accuracy_a_to_b": round(accuracy(y_test, predict_classes(judge_b, dom.test_a)), 4),
+            "validation_examples": int(len(dom.y_val)),
+            "test_examples": int(len(d.y_test)),
+            "validation_label_preservation_accuracy": preservation(dom.val_a, dom.val_b, dom.y_val),
+            "label_preservation_accuracy": preservation(dom.test_a, dom.test_b, d.y_test),
+            "baseline_untranslated_accuracy": round(untranslated_b, 4),
+            "baseline_untranslated_accuracy_a_to_b": round(accuracy(d.y_test, predict_classes(judge_b, dom.test_a)),
+                                                           4),
             "label_preservation_note": (
-                "b_to_a: the lesson-01 MNIST classifier's accuracy on F(b) (channels averaged to grey) for the "
-                "test digits of mnist_m; baseline_untranslated_accuracy: the same classifier on the untranslated "
-                "test images. a_to_b: an mnist_m classifier (trained once, cached) on G(a) for the MNIST test "
-                "digits; baseline_untranslated_accuracy_a_to_b: that classifier on untranslated MNIST."),
+                "label_preservation_accuracy is on the test digits, measured once, at the end; "
+                "validation_label_preservation_accuracy on training digits held out before the A/B split (the "
+                "figure recipes are compared on; the evaluator classifiers were trained on these digits, so it "
+                "ranks recipes rather than predicting the test figure). b_to_a: the lesson-01 MNIST classifier's "
+                "accuracy on F(b), channels averaged to grey; baseline_untranslated_accuracy: the same classifier "
+                "on the untranslated test images. a_to_b: an mnist_m classifier (trained once, cached) on G(a); "
+                "baseline_untranslated_accuracy_a_to_b: that classifier on untranslated MNIST."),
             "cycle_l1": round((cycle_a + cycle_b) / 2, 4),
             "cycle_l1_by_domain": {"a": round(cycle_a, 4), "b": round(cycle_b, 4)},
             "cycle_l1_note": "mean |F(G(a)) - a| and |G(F(b)) - b| per pixel on the test images, pixels in [-1, 1].",
-            "b_to_a_accuracy_by_epoch": [round(v, 4) for v in history.get("b_to_a_accuracy", [])],
-            "b_to_a_accuracy_by_epoch_note": f"on the first {monitor} test images, after each epoch",
+            "val_b_to_a_accuracy_by_epoch": [round(v, 4) for v in history.get("val_b_to_a_accuracy", [])],
+            "val_a_to_b_accuracy_by_epoch": [round(v, 4) for v in history.get("val_a_to_b_accuracy", [])],
         }
 
     def record(self, cfg, d, history):

@@ -74,16 +74,23 @@ class DCGANJob(TrainJob):
         judge = evaluator(cfg.dataset, fast=cfg.fast, data_dir=data_dir)
         real_features, _ = classifier_features(judge, d.x_test)
         fake_features, fake_classes = classifier_features(judge, samples)
+        # The Fréchet distance depends on the sample size: the score and its floor (two halves of the
+        # real test set) are both computed at n = half the test set, so that they compare.
         half = len(real_features) // 2
+        n = min(len(fake_features), half)
+        kid = metrics.kid_subsets(fake_features, real_features)
         trained = bool(history.get("d_loss"))
         result = {
             "samples": int(len(samples)),
-            "fid_classifier": round(metrics.frechet_distance(fake_features, real_features), 4),
-            "fid_classifier_floor": round(metrics.frechet_distance(real_features[:half], real_features[half:]), 4),
-            "kid_classifier": round(metrics.kernel_inception_distance(fake_features, real_features), 5),
+            "fid_classifier": round(metrics.frechet_distance(fake_features[:n], real_features[:n]), 4),
+            "fid_classifier_floor": round(metrics.frechet_distance(real_features[half:half + n], real_features[:n]), 4),
+            "kid_classifier": round(float(kid.mean()), 5),
+            "kid_classifier_std": round(float(kid.std()), 5),
             "fid_note": (f"Frechet distance in the penultimate features of the course's {cfg.dataset} classifier, "
-                         f"{len(samples)} samples vs {len(real_features)} real test images; the floor compares the "
-                         "two halves of the test set. Not Inception FID: the scales differ."),
+                         f"{n} samples vs {n} real test images; the floor compares {n} other real test images with "
+                         "the same real ones, at the same sample size. Not Inception FID: the scales differ. "
+                         f"kid_classifier: mean and spread over {len(kid)} random subsets of "
+                         f"{min(1000, len(real_features) // 2, len(fake_features) // 2)} images."),
             "sample_class_histogram": metrics.class_histogram(fake_classes, d.loaded.class_names),
             "final_D(x)": round(history["D(x)"][-1], 4) if trained else None,
             "final_D(G(z))": round(history["D(G(z))"][-1], 4) if trained else None,

@@ -17,6 +17,7 @@ import hashlib
 import json
 import os
 import random
+import re
 import subprocess
 import sys
 from dataclasses import asdict
@@ -84,11 +85,16 @@ def _train_in_subprocess(dataset: str, fast: bool, folder: Path, data_dir, verbo
     tail = []
     for line in process.stdout:
         tail = (tail + [line])[-20:]
-        if verbose:
+        if verbose and not _STARTUP_NOISE.search(line):
             print(line, end="", flush=True)
     if process.wait() != 0:
         raise CourseError(f"Training the {dataset} evaluator failed (exit {process.returncode}):\n"
                           + "".join(tail).rstrip())
+
+
+#: What TensorFlow prints while it starts, before its own log settings apply: not worth relaying.
+_STARTUP_NOISE = re.compile(r"^(WARNING: All log messages before absl|I\d{4} |To enable the following instructions|"
+                            r".*cpu_feature_guard|.*oneDNN custom operations)")
 
 
 def _build(args: str) -> None:

@@ -123,6 +123,24 @@ def apply_in_batches(model, x: np.ndarray, batch_size: int = 500) -> np.ndarray:
                            for i in range(0, len(x), batch_size)])
 
 
+def multiply_adds(model: keras.Model) -> int:
+    """Multiply-adds one image costs in the model's convolutions and dense layers (the bulk of the
+    arithmetic; normalisation and activations are not counted). Taught in 04_cyclegan, The networks."""
+    total = 0
+    for layer in model._flatten_layers(include_self=False):
+        if isinstance(layer, keras.layers.Conv2DTranspose):
+            _, h, w, c_in = layer.input.shape
+            kh, kw = layer.kernel_size
+            total += h * w * c_in * kh * kw * layer.filters
+        elif isinstance(layer, keras.layers.Conv2D):
+            _, h, w, c_out = layer.output.shape
+            kh, kw = layer.kernel_size
+            total += h * w * c_out * kh * kw * layer.input.shape[-1] // layer.groups
+        elif isinstance(layer, keras.layers.Dense):
+            total += int(np.prod(layer.input.shape[1:])) * layer.units
+    return int(total)
+
+
 def steps_per_epoch(n_images: int, batch_size: int) -> int:
     """Full batches in ``n_images`` (GAN steps drop the last partial batch)."""
     return max(1, n_images // batch_size)

@@ -21,7 +21,7 @@ from keras import layers, ops
 from .. import backend, losses
 from ..data import from_symmetric
 from ..errors import ShapeError
-from .base import (OptimizerGroup, StateIndex, loss_scaled_optimizer, stateless_draw, stateless_scaled_loss,
+from .base import (OptimizerGroup, StateIndex, apply_in_batches, loss_scaled_optimizer, stateless_draw, stateless_scaled_loss,
                    stateless_track)
 
 LATENT_DIM = 64
@@ -367,4 +367,4 @@ def fixed_noise(n: int, latent_dim: int = LATENT_DIM, seed: int = 1234) -> np.nd
 def sample(generator: keras.Model, n: int, seed: int = 0, batch_size: int = 500) -> np.ndarray:
     """``n`` uint8 images from ``generator`` with noise from ``seed``."""
     z = fixed_noise(n, generator.input_shape[-1], seed)
-    return from_symmetric(generator.predict(z, batch_size=batch_size, verbose=0))
+    return from_symmetric(apply_in_batches(generator, z, batch_size))

@@ -15,7 +15,7 @@ from keras import layers, ops
 
 from .. import backend, losses
 from ..errors import ShapeError
-from .base import StateIndex, stateless_draw, stateless_scaled_loss, stateless_track
+from .base import StateIndex, apply_in_batches, stateless_draw, stateless_scaled_loss, stateless_track
 
 #: log-variances are clipped to this range: exp(+-10) keeps the KL and the sampling finite.
 LOG_VAR_LIMIT = 10.0
@@ -214,7 +214,7 @@ class VAE(keras.Model):
     def sample(self, n: int, seed: int = 0) -> np.ndarray:
         """``n`` images from the prior as pixel probabilities in [0, 1]."""
         z = np.random.default_rng(seed).standard_normal((n, self.latent_dim)).astype("float32")
-        return ops.convert_to_numpy(ops.sigmoid(self.decoder.predict(z, batch_size=500, verbose=0)))
+        return 1.0 / (1.0 + np.exp(-apply_in_batches(self.decoder, z)))
 
 
 class KLWarmup(keras.callbacks.Callback):
@@ -269,4 +269,4 @@ def latent_grid(decoder: keras.Model, n: int = 15, limit: float = 2.5) -> np.nda
     """Decode an ``n x n`` grid of 2-D codes spanning ``[-limit, limit]``: pixel probabilities."""
     values = np.linspace(-limit, limit, n, dtype="float32")
     z = np.array([[a, b] for b in values[::-1] for a in values], dtype="float32")
-    return ops.convert_to_numpy(ops.sigmoid(decoder.predict(z, verbose=0)))
+    return 1.0 / (1.0 + np.exp(-apply_in_batches(decoder, z)))
