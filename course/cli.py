@@ -139,9 +139,14 @@ def _cmd_evaluate(args) -> int:
 def _cmd_notebooks(args) -> int:
     root = Path(args.root) if args.root else None
     if args.action == "build":
-        for path in notebooks.build(root):
+        for path in notebooks.build(root, repository=args.repo, ref=args.ref, out=args.out):
             print(f"wrote {path}")
+        repository, ref = notebooks.home_address(root)
+        print(f"badges and install cells point at {args.repo or repository} @ {args.ref or ref}")
         return 0
+    if args.repo or args.ref or args.out:
+        raise CourseError("--repo, --ref and --out apply to `notebooks build`; `check` compares with the course's "
+                          "own address.")
     problems = notebooks.check(root)
     for p in problems:
         print(p, file=sys.stderr)
@@ -175,6 +180,9 @@ def parser() -> argparse.ArgumentParser:
     nb = sub.add_parser("notebooks", help="build student notebooks from solutions/, or check they are in sync")
     nb.add_argument("action", choices=("build", "check"))
     nb.add_argument("--root", help="project folder holding solutions/ and notebooks/")
+    nb.add_argument("--repo", help="build: the repository the badges and install cells point at (a fork's address)")
+    nb.add_argument("--ref", help="build: the branch, tag or commit they install (default: v<version>)")
+    nb.add_argument("--out", help="build: write the student notebooks here instead of notebooks/ (README untouched)")
     nb.set_defaults(func=_cmd_notebooks)
     return p
 
