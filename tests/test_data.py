@@ -1,6 +1,7 @@
 import gzip
 import pickle
 
+import keras
 import numpy as np
 import pytest
 
@@ -196,13 +197,25 @@ def test_check_images_rejects_strings_and_accepts_good_batches():
         data.check_images(np.zeros((2, 28, 28, 1), dtype=object), (28, 28, 1))
 
 
+def epoch(pipeline) -> list:
+    """One epoch of a course pipeline as NumPy, whichever backend made it (tf.data or a PyDataset)."""
+    if isinstance(pipeline, keras.utils.PyDataset):
+        pipeline.on_epoch_begin()
+        batches = [pipeline[i] for i in range(len(pipeline))]
+        pipeline.on_epoch_end()
+    else:
+        batches = list(pipeline)
+    return [tuple(map(keras.ops.convert_to_numpy, b)) if isinstance(b, tuple) else keras.ops.convert_to_numpy(b)
+            for b in batches]
+
+
 def test_pipeline_scales_batches_and_casts_labels():
     x = np.array([0, 255] * 5, np.uint8).reshape(10, 1, 1, 1)
     y = np.arange(10, dtype=np.uint8)
-    xb, yb = next(iter(data.pipeline(x, y, batch_size=4)))
+    xb, yb = epoch(data.pipeline(x, y, batch_size=4))[0]
     assert xb.shape == (4, 1, 1, 1) and xb.dtype.name == "float32" and yb.dtype.name == "int32"
-    assert float(xb.numpy().min()) == 0.0 and float(xb.numpy().max()) == 1.0
-    sym = next(iter(data.pipeline(x, batch_size=10, scale="symmetric"))).numpy()
+    assert float(xb.min()) == 0.0 and float(xb.max()) == 1.0
+    sym = epoch(data.pipeline(x, batch_size=10, scale="symmetric"))[0]
     assert sym.min() == -1.0 and sym.max() == 1.0
     np.testing.assert_array_equal(data.from_symmetric(sym), x)
 
@@ -210,5 +223,18 @@ def test_pipeline_scales_batches_and_casts_labels():
 def test_pipeline_shuffles_every_epoch_reproducibly():
     x = np.arange(32, dtype=np.uint8).reshape(32, 1, 1, 1)
     ds = data.pipeline(x, batch_size=32, shuffle=True, seed=1, scale="unit")
-    first, second = [np.round(b.numpy().ravel() * 255).astype(int).tolist() for b in ds.take(1).repeat(2)]
+    first, second = [np.round(epoch(ds)[0].ravel() * 255).astype(int).tolist() for _ in range(2)]
     assert sorted(first) == list(range(32)) and first != second
+    again = data.pipeline(x, batch_size=32, shuffle=True, seed=1, scale="unit")
+    assert np.round(epoch(again)[0].ravel() * 255).astype(int).tolist() == first  # the same seed, the same order
+
+
+def test_the_numpy_batches_are_the_tf_data_batches():
+    """Off TensorFlow the pipeline is a PyDataset of NumPy batches: same order, same values, same labels."""
+    x = np.arange(50, dtype=np.uint8).reshape(50, 1, 1, 1)
+    twin = data.ArrayBatches(x, np.arange(50), batch_size=8, order=data.EpochOrder(50, 4), scale="symmetric",
+                             drop_remainder=True)
+    ours = data.pipeline(x, np.arange(50), batch_size=8, shuffle=True, seed=4, scale="symmetric", drop_remainder=True)
+    for a, b in zip(epoch(twin), epoch(ours)):
+        np.testing.assert_allclose(a[0], b[0]) and np.testing.assert_array_equal(a[1], b[1])
+    assert len(epoch(twin)) == 6

@@ -1,8 +1,3 @@
-import json
-import subprocess
-import sys
-import textwrap
-
 import keras
 import numpy as np
 import pytest
@@ -28,7 +23,7 @@ def gan():
 
 def real_batch(n=32):
     x, _ = data.synthetic_digits(n, seed=3)
-    return data.to_symmetric(x)
+    return data.to_symmetric(x)  # NumPy in [-1, 1]
 
 
 @pytest.mark.parametrize("dataset", ["mnist", "fashion_mnist", "cifar10", "synthetic_digits"])
@@ -56,31 +51,51 @@ def test_generator_is_not_a_single_linear_map():
     assert float(np.max(np.abs(out))) <= 1.0
 
 
-def test_generator_step_changes_g_and_leaves_d_alone(gan):
+class Batches(keras.utils.PyDataset):
+    """The same batch ``steps`` times, on every backend."""
+
+    def __init__(self, batch, steps=1):
+        super().__init__()
+        self.batch, self.steps = keras.ops.convert_to_numpy(batch), steps
+
+    def __len__(self):
+        return self.steps
+
+    def __getitem__(self, i):
+        return self.batch
+
+
+def train_steps(gan, real, d_rate, g_rate, steps=1):
+    """``steps`` whole train steps (D, then G) with the two optimizers at the rates given."""
+    gan.d_optimizer.learning_rate, gan.g_optimizer.learning_rate = d_rate, g_rate
+    gan.fit(Batches(real, steps), epochs=1, verbose=0, shuffle=False)
+
+
+def test_the_generator_update_changes_g_and_leaves_d_alone(gan):
     """Guards G3 and G5: G is trained through D, and D's weights are held fixed while it is."""
     d_before, g_before = weights(gan.discriminator), weights(gan.generator)
-    gan.g_step(16)
+    train_steps(gan, real_batch(16), d_rate=0.0, g_rate=1e-3)
     assert not any(changed(d_before, gan.discriminator))
     trainable = [v.path for v in gan.generator.trainable_variables]
     moved = {v.path for v, c in zip(gan.generator.weights, changed(g_before, gan.generator)) if c}
     assert set(trainable) <= moved
 
 
-def test_discriminator_step_changes_d_and_leaves_g_weights_alone(gan):
+def test_the_discriminator_update_changes_d_and_leaves_g_weights_alone(gan):
     d_before = weights(gan.discriminator)
-    g_trainable = [v.numpy().copy() for v in gan.generator.trainable_variables]
-    gan.d_step(real_batch())
+    g_trainable = [keras.ops.convert_to_numpy(v.value).copy() for v in gan.generator.trainable_variables]
+    train_steps(gan, real_batch(), d_rate=1e-3, g_rate=0.0)
     assert all(changed(d_before, gan.discriminator))
     for before, v in zip(g_trainable, gan.generator.trainable_variables):
-        np.testing.assert_array_equal(before, v.numpy())
+        np.testing.assert_array_equal(before, keras.ops.convert_to_numpy(v.value))
 
 
 def test_discriminator_learns_that_the_data_is_real_and_fakes_are_fake(gan):
     """Guards G2 and G6: D is shown dataset images labelled real, not noise, and fakes labelled fake."""
     real = real_batch(64)
-    for _ in range(15):
-        gan.d_step(real)
-    sig = lambda x: float(np.mean(keras.ops.sigmoid(gan.discriminator(x, training=False))))  # noqa: E731
+    train_steps(gan, real, d_rate=1e-3, g_rate=0.0, steps=15)
+    sig = lambda x: float(keras.ops.convert_to_numpy(  # noqa: E731
+        keras.ops.mean(keras.ops.sigmoid(gan.discriminator(x, training=False)))))
     noise = np.random.default_rng(0).normal(size=real.shape).astype("float32")
     fakes = gan.generator(gan.noise(64), training=False)
     assert sig(real) > 0.7
@@ -105,42 +120,17 @@ def test_resume_restores_both_networks_and_both_optimizers(tmp_path):
     done, history = runs.restore(fresh, runs.RunFolder(tmp_path))
     assert done == 1 and len(history["d_loss"]) == 1
     for old, new in ((gan.d_optimizer, fresh.d_optimizer), (gan.g_optimizer, fresh.g_optimizer)):
-        assert int(new.iterations) == int(old.iterations) == 8
+        assert int(keras.ops.convert_to_numpy(new.iterations)) == int(keras.ops.convert_to_numpy(old.iterations)) == 8
         for a, b in zip(old.variables, new.variables):
-            np.testing.assert_array_equal(a.numpy(), b.numpy())
+            np.testing.assert_array_equal(keras.ops.convert_to_numpy(a.value), keras.ops.convert_to_numpy(b.value))
     for a, b in zip(gan.get_weights(), fresh.get_weights()):
         np.testing.assert_array_equal(a, b)
     # the model-owned noise generator resumes too, so the run does not replay its first epoch's noise
-    np.testing.assert_array_equal(gan.seed_generator.state.numpy(), fresh.seed_generator.state.numpy())
+    np.testing.assert_array_equal(keras.ops.convert_to_numpy(gan.seed_generator.state.value),
+                                  keras.ops.convert_to_numpy(fresh.seed_generator.state.value))
 
 
-@pytest.fixture
-def mixed_precision():
-    keras.mixed_precision.set_global_policy("mixed_float16")
-    yield
-    keras.mixed_precision.set_global_policy("float32")
-
-
-def test_mixed_precision_keeps_float32_outputs_and_scales_the_loss(mixed_precision):
-    gan = dcgan.make_dcgan((28, 28, 1), seed=0)
-    assert isinstance(gan.g_optimizer, keras.optimizers.LossScaleOptimizer)
-    assert isinstance(gan.d_optimizer, keras.optimizers.LossScaleOptimizer)
-    assert gan.generator.output.dtype == "float32" and gan.discriminator.output.dtype == "float32"
-    # A loss scale so large that float16 gradients overflow: the scaled step must be skipped and
-    # the scale lowered, which only happens if train_step really scales the loss.
-    gan.g_optimizer.dynamic_scale.assign(2.0**40)
-    before = weights(gan.generator)
-    gan.g_step(8)
-    assert float(gan.g_optimizer.dynamic_scale) < 2.0**40
-    trainable = {v.path for v in gan.generator.trainable_variables}
-    moved = [v.path for v, c in zip(gan.generator.weights, changed(before, gan.generator)) if c and v.path in trainable]
-    assert moved == []
-    gan.g_optimizer.dynamic_scale.assign(2.0**10)
-    gan.g_step(8)
-    assert any(changed(before, gan.generator))
-    assert all(np.all(np.isfinite(w)) for w in gan.generator.get_weights())
-
-
+@pytest.mark.skipif(keras.backend.backend() != "tensorflow", reason="XLA through jit_compile is TensorFlow's")
 def test_jit_compiled_training_runs():
     x, _ = data.synthetic_digits(64, seed=0)
     gan = dcgan.make_dcgan((28, 28, 1), seed=0)
@@ -148,30 +138,6 @@ def test_jit_compiled_training_runs():
     history = gan.fit(data.pipeline(x, batch_size=32, scale="symmetric", drop_remainder=True), epochs=1, verbose=0,
                       shuffle=False)
     assert np.isfinite(history.history["g_loss"][-1])
-
-
-def test_mirrored_strategy_on_two_logical_cpus():
-    script = textwrap.dedent("""
-        import json, numpy as np, tensorflow as tf
-        cpu = tf.config.list_physical_devices("CPU")[0]
-        tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
-        from course import data
-        from course.models import dcgan
-        strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
-        with strategy.scope():
-            gan = dcgan.make_dcgan((28, 28, 1), seed=0)
-        x, _ = data.synthetic_digits(128, seed=0)
-        before = [w.copy() for w in gan.generator.get_weights()]
-        h = gan.fit(data.pipeline(x, batch_size=32, scale="symmetric", drop_remainder=True), epochs=1, verbose=0,
-                    shuffle=False)
-        moved = any(not np.array_equal(a, b) for a, b in zip(before, gan.generator.get_weights()))
-        print(json.dumps({"replicas": strategy.num_replicas_in_sync, "moved": moved,
-                          "g_loss": float(h.history["g_loss"][-1]), "steps": int(gan.g_optimizer.iterations.numpy())}))
-    """)
-    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
-    assert out.returncode == 0, out.stderr[-2000:]
-    report = json.loads(out.stdout.strip().splitlines()[-1])
-    assert report["replicas"] == 2 and report["moved"] and np.isfinite(report["g_loss"]) and report["steps"] == 4
 
 
 def test_sample_and_load_generator_in_two_lines(tmp_path):
