@@ -27,6 +27,12 @@ def version() -> str:
     return getattr(importlib.import_module(module), "__version__", "?") if module else "?"
 
 
+def jit_compile(xla: bool = True):
+    """What to pass to ``compile(jit_compile=...)``: XLA on TensorFlow when asked; on JAX the step is
+    always compiled (``jax.jit``); on PyTorch it runs eagerly (``torch.compile`` is not used)."""
+    return {"tensorflow": bool(xla), "jax": True}.get(name(), False)
+
+
 def replicas() -> int:
     """How many copies of the train step run at once on TensorFlow's distribution strategy (1 elsewhere).
 

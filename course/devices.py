@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import json
 import os
-from contextlib import nullcontext
+from contextlib import contextmanager, nullcontext
 
 import keras
 
@@ -91,6 +91,23 @@ def worker_count() -> int:
     """Machines in the job, from ``TF_CONFIG`` (1 when it is not set)."""
     config = json.loads(os.environ.get("TF_CONFIG") or "{}")
     return max(1, sum(len(v) for k, v in config.get("cluster", {}).items() if k in ("chief", "worker")))
+
+
+@contextmanager
+def training_setup(precision: str = "auto", devices: int | None = None):
+    """Build and train inside this: the dtype policy of ``precision`` (:func:`resolve_precision`) and the
+    distribution of :func:`distribution`, both put back as they were afterwards. Yields
+    ``(policy, replicas)``."""
+    previous = keras.mixed_precision.global_policy().name
+    policy = set_precision(resolve_precision(precision))
+    context, replicas = distribution(devices)
+    try:
+        with context:
+            yield policy, replicas
+    finally:
+        keras.mixed_precision.set_global_policy(previous)
+        if backend.name() == "jax" and replicas > 1:
+            keras.distribution.set_distribution(None)
 
 
 def distribution(devices: int | None = None):

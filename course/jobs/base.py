@@ -20,7 +20,7 @@ from typing import Literal
 import keras
 import numpy as np
 
-from .. import config, data
+from .. import config, data, devices
 from ..errors import CourseError, RunFolderError
 from ..io import atomic_path, write_json_atomic
 from ..runs import RunFolder, SampleGrid, check_same_run, fit_resumable, train_seconds, write_gif
@@ -40,6 +40,9 @@ class RunConfig:
     seed: int = 0
     fast: bool = False  # a small real subset and few epochs (also COURSE_FAST=1)
     train_examples: int | None = None  # train on the first N training images only (None: all)
+    precision: Literal["auto", "float32", "mixed_float16", "mixed_bfloat16"] = "auto"  # auto: bf16/fp16 on a GPU
+    devices: int | None = None  # GPUs to train on through the backend's distribution (default: every visible one)
+    steps_per_execution: int = 1  # train steps per call into the compiled step (fewer Python round trips)
 
     def __post_init__(self):
         """Refuse bad settings at once, naming the setting: wrong type, out of range, not a choice."""
@@ -67,9 +70,12 @@ class RunConfig:
                                   else f"{flag} must be positive, got {value}.")
 
 
+#: Settings that change how fast a run goes, not what it computes: a run may resume with others.
+RUNTIME_ONLY = frozenset({"devices", "steps_per_execution"})
+
 #: Settings that must be above zero (the others only not negative).
 POSITIVE = {"epochs", "batch_size", "learning_rate", "latent_dim", "iwae_k", "samples", "width", "d_width",
-            "pool_size", "validation_examples", "train_examples"}
+            "pool_size", "validation_examples", "train_examples", "devices", "steps_per_execution"}
 
 
 @dataclass
@@ -200,10 +206,13 @@ class TrainJob:
         arrays = [d.x_train, d.y_train] + ([d.x_val, d.y_val] if d.x_val is not None else [])
         return data.fingerprint(cfg.dataset, *arrays)
 
-    def settings(self, cfg) -> dict:
-        """The settings a resumed run must share with its start (``cfg`` less what may change)."""
-        free = set(self.measurement_only) | ({"epochs"} if self.extendable else set())
-        return {k: v for k, v in asdict(cfg).items() if k not in free}
+    def settings(self, cfg, policy: str | None = None) -> dict:
+        """The settings a resumed run must share with its start (``cfg`` less what may change; the
+        precision as the dtype policy it resolved to on this machine)."""
+        free = set(self.measurement_only) | RUNTIME_ONLY | ({"epochs"} if self.extendable else set())
+        settings = {k: v for k, v in asdict(cfg).items() if k not in free}
+        settings["precision"] = policy or devices.resolve_precision(cfg.precision)
+        return settings
 
     def command(self, settings: dict, out) -> str:
         """The command line that continues a run with ``settings``."""
@@ -224,9 +233,9 @@ class TrainJob:
         without ``resume``, and with it unless its settings and data are these.
         """
         run = RunFolder(out)
-        with run.lock():
+        with run.lock(), devices.training_setup(cfg.precision, cfg.devices) as (policy, replicas):
             d = self.load(cfg, data_dir)
-            settings, fingerprint = self.settings(cfg), self.fingerprint(cfg, d)
+            settings, fingerprint = self.settings(cfg, policy), self.fingerprint(cfg, d)
             self._check_resumable(run, resume, settings, fingerprint)
             model = self.build(cfg, d)
             x, validation = self.feed(cfg, d)
@@ -235,9 +244,15 @@ class TrainJob:
                                     callbacks=self.callbacks(cfg, d, model, run, data_dir), verbose=verbose)
             self.save(cfg, d, model, run, history)
             result = {**self.record(cfg, d, history), **self.measure(cfg, d, model, run, history, data_dir),
-                      "config": asdict(cfg)}
+                      **self.hardware(model, policy, replicas), "config": asdict(cfg)}
             write_json_atomic(run / "metrics.json", result)
         return result
+
+    def hardware(self, model, policy: str, replicas: int) -> dict:
+        """What the run was computed with: backend, devices, precision, compilation."""
+        return {"backend": keras.backend.backend(), "device": ", ".join(devices.gpus()) or "CPU",
+                "replicas": replicas, "precision": policy, "jit_compile": bool(getattr(model, "jit_compile", False)),
+                "steps_per_execution": int(getattr(model, "steps_per_execution", 1) or 1)}
 
     def _check_resumable(self, run: RunFolder, resume: bool, settings: dict, fingerprint: dict) -> None:
         """Fail before anything is built when the folder holds another run (fit_resumable checks again)."""

@@ -46,7 +46,7 @@ class CNNJob(TrainJob):
     def build(self, cfg, d):
         model = cnn.classifier_for(cfg.dataset, cfg.augment)
         return cnn.compile_classifier(model, total_steps=d.epochs * math.ceil(len(d.x_train) / d.batch_size),
-                                      learning_rate=cfg.learning_rate)
+                                      learning_rate=cfg.learning_rate, steps_per_execution=cfg.steps_per_execution)
 
     def feed(self, cfg, d):
         train = data.pipeline(d.x_train, d.y_train, batch_size=d.batch_size, shuffle=True, seed=cfg.seed)

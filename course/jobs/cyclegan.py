@@ -102,7 +102,7 @@ class CycleGANJob(TrainJob):
             identity_weight=cfg.identity_weight, pool_size=max(cfg.pool_size, d.batch_size),
             adversarial=cfg.adversarial, seed=cfg.seed,
             # XLA compilation costs ~25 s up front: worth it for a real run, not a fast one
-            jit_compile=cfg.jit_compile and not cfg.fast)
+            jit_compile=cfg.jit_compile and not cfg.fast, steps_per_execution=cfg.steps_per_execution)
 
     def feed(self, cfg, d):
         return data.unpaired_batches(self.domains.train_a, self.domains.train_b, d.batch_size, cfg.seed), None

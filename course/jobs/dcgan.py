@@ -51,7 +51,7 @@ class DCGANJob(TrainJob):
                              "lower --batch-size.")
         return dcgan.make_dcgan(d.image_shape, cfg.latent_dim, cfg.upsample, seed=cfg.seed,
                                 learning_rate=cfg.learning_rate, g_loss=cfg.g_loss, real_label=cfg.real_label,
-                                jit_compile=cfg.jit_compile)
+                                jit_compile=cfg.jit_compile, steps_per_execution=cfg.steps_per_execution)
 
     def feed(self, cfg, d):
         return data.pipeline(d.x_train, batch_size=d.batch_size, shuffle=True, seed=cfg.seed, scale="symmetric",

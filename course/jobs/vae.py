@@ -40,7 +40,8 @@ class VAEJob(TrainJob):
     measurement_only = frozenset({"iwae_k"})
 
     def build(self, cfg, d):
-        return vae.make_vae(d.image_shape, cfg.latent_dim, cfg.beta, seed=cfg.seed, learning_rate=cfg.learning_rate)
+        return vae.make_vae(d.image_shape, cfg.latent_dim, cfg.beta, seed=cfg.seed, learning_rate=cfg.learning_rate,
+                            steps_per_execution=cfg.steps_per_execution)
 
     def feed(self, cfg, d):
         return data.pipeline(d.x_train, batch_size=d.batch_size, shuffle=True, seed=cfg.seed), None

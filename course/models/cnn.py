@@ -85,13 +85,15 @@ def classifier_for(dataset: str, augment: str | None = None, bn_momentum: float 
                             augment=augment or default_aug, name=f"cnn_{dataset}", bn_momentum=bn_momentum)
 
 
-def compile_classifier(model: keras.Model, total_steps: int, learning_rate: float = 2e-3) -> keras.Model:
+def compile_classifier(model: keras.Model, total_steps: int, learning_rate: float = 2e-3,
+                       steps_per_execution: int = 1) -> keras.Model:
     """AdamW with a cosine learning-rate decay over the run; sparse CE on logits (erratum C2)."""
     schedule = keras.optimizers.schedules.CosineDecay(learning_rate, decay_steps=max(1, total_steps), alpha=0.02)
     model.compile(
         optimizer=keras.optimizers.AdamW(schedule, weight_decay=1e-4),
         loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
         metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
+        steps_per_execution=steps_per_execution,
     )
     return model
 

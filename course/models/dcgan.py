@@ -345,17 +345,19 @@ def _images(data):
 
 def make_dcgan(image_shape, latent_dim: int = LATENT_DIM, upsample: str = "transpose", seed: int | None = None,
                learning_rate: float = 2e-4, g_loss: str = "non_saturating", real_label: float = 1.0,
-               jit_compile: bool = False) -> DCGAN:
+               jit_compile: bool = False, steps_per_execution: int = 1) -> DCGAN:
     """The course's DCGAN for ``image_shape``, compiled with Adam (beta_1 = 0.5) for both networks.
 
-    ``jit_compile=True`` compiles the train step with XLA: on the 2-core CPU it raised the
-    batch-64 step from 234 to 334 images/s (benchmarks/dcgan.py).
+    ``jit_compile=True`` compiles the train step with XLA on TensorFlow: on the 2-core CPU it
+    raised the batch-64 step from 234 to 334 images/s (benchmarks/throughput.py). On JAX the step
+    is always compiled; on PyTorch it runs eagerly.
     """
     gan = DCGAN(build_generator(image_shape, latent_dim, upsample=upsample), build_discriminator(image_shape),
                 latent_dim=latent_dim, seed=seed)
     gan.compile(d_optimizer=keras.optimizers.Adam(learning_rate, beta_1=0.5),
                 g_optimizer=keras.optimizers.Adam(learning_rate, beta_1=0.5),
-                g_loss=g_loss, real_label=real_label, jit_compile=jit_compile)
+                g_loss=g_loss, real_label=real_label, jit_compile=backend.jit_compile(jit_compile),
+                steps_per_execution=steps_per_execution)
     return gan
 
 

@@ -28,8 +28,9 @@ def build_encoder(image_shape=(28, 28, 1), latent_dim: int = 32) -> keras.Model:
     x = layers.Conv2D(64, 3, strides=2, padding="same", activation="relu")(x)
     x = layers.Flatten()(x)  # Dense layers act on vectors: flatten the 4-D feature map first (V6)
     x = layers.Dense(256, activation="relu")(x)
-    mean = layers.Dense(latent_dim, name="mean")(x)
-    log_var = layers.Dense(latent_dim, name="log_var")(x)
+    # float32 even under mixed precision: exp(log_var) and the KL overflow in float16
+    mean = layers.Dense(latent_dim, dtype="float32", name="mean")(x)
+    log_var = layers.Dense(latent_dim, dtype="float32", name="log_var")(x)
     return keras.Model(images, [mean, log_var], name="encoder")
 
 
@@ -56,6 +57,7 @@ class Sampling(layers.Layer):
     """
 
     def __init__(self, seed: int | None = None, **kwargs):
+        kwargs.setdefault("dtype", "float32")  # z in float32 under mixed precision (the decoder casts it)
         super().__init__(**kwargs)
         self.seed_generator = keras.random.SeedGenerator(seed)
         self.built = True  # no weights to create
@@ -105,7 +107,9 @@ class VAE(keras.Model):
         return {"latent_dim": self.latent_dim, "beta": self.target_beta}
 
     def encode(self, x, training=False):
+        """``(mean, log_var)`` of q(z|x), in float32 (the KL and the sampling too, under mixed precision)."""
         mean, log_var = self.encoder(x, training=training)
+        mean, log_var = ops.cast(mean, "float32"), ops.cast(log_var, "float32")
         return mean, ops.clip(log_var, -LOG_VAR_LIMIT, LOG_VAR_LIMIT)
 
     def call(self, x, training=False):
@@ -168,6 +172,7 @@ class VAE(keras.Model):
             (mean, log_var), enc_s = enc.stateless_call(t.take(trainable, enc.trainable_variables),
                                                         nt.take(non_trainable, enc.non_trainable_variables),
                                                         x, training=True)
+            mean, log_var = ops.cast(mean, "float32"), ops.cast(log_var, "float32")
             log_var = ops.clip(log_var, -LOG_VAR_LIMIT, LOG_VAR_LIMIT)
             z = mean + ops.exp(0.5 * log_var) * eps  # the reparameterisation (V1)
             logits, dec_s = dec.stateless_call(t.take(trainable, dec.trainable_variables),
@@ -244,11 +249,11 @@ def _images(data):
 
 
 def make_vae(image_shape=(28, 28, 1), latent_dim: int = 32, beta: float = 1.0, seed: int | None = None,
-             learning_rate: float = 1e-3) -> VAE:
+             learning_rate: float = 1e-3, steps_per_execution: int = 1) -> VAE:
     """The course's VAE, compiled with Adam at a constant learning rate (a finished run can so be
     continued for more epochs without a jump in the rate)."""
     vae = VAE(build_encoder(image_shape, latent_dim), build_decoder(image_shape, latent_dim), beta=beta, seed=seed)
-    vae.compile(optimizer=keras.optimizers.Adam(learning_rate))
+    vae.compile(optimizer=keras.optimizers.Adam(learning_rate), steps_per_execution=steps_per_execution)
     return vae
 
 
