@@ -219,3 +219,14 @@ def test_no_unused_optimizer_is_built_or_saved(tmp_path):
         f.visit(names.append)
     optimizer_groups = {n.split("/")[0] for n in names if "optimizer" in n.split("/")[0]}
     assert optimizer_groups == {"d_optimizer", "g_optimizer"}, optimizer_groups
+
+
+def test_xla_is_asked_for_on_a_tensorflow_gpu_only():
+    """XLA ran the steps no faster on the CPU (benchmarks/throughput.py): a CPU run keeps TensorFlow's
+    kernels, a GPU run compiles; JAX always compiles, PyTorch never."""
+    from course import backend, devices
+
+    gan = dcgan.make_dcgan((28, 28, 1), seed=0, jit_compile=True)
+    expected = {"tensorflow": bool(devices.gpus()), "jax": True, "torch": False}[keras.backend.backend()]
+    assert bool(gan.jit_compile) == expected == backend.jit_compile(True)
+    assert backend.jit_compile(False) == (keras.backend.backend() == "jax")

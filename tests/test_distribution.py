@@ -170,3 +170,10 @@ def test_each_replica_draws_its_own_noise_from_one_generator(replica_report):
     noise = replica_report["noise"]
     assert noise["differ"] and noise["finite"]
     assert noise["state_as_one_draw"]  # the generator moves on as on one device: checkpoints agree
+
+
+def test_without_a_gpu_each_lesson_says_what_its_full_settings_take_on_a_cpu():
+    assert set(devices.CPU_MINUTES) >= {"01", "02", "03", "04"}
+    report = devices.environment_report("04")
+    assert f"about {devices.CPU_MINUTES['04']:.0f} minutes" in report and "COURSE_FAST=1" in report
+    assert "minutes" not in devices.environment_report(None)  # no lesson: no estimate

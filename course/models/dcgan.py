@@ -348,9 +348,10 @@ def make_dcgan(image_shape, latent_dim: int = LATENT_DIM, upsample: str = "trans
                jit_compile: bool = False, steps_per_execution: int = 1) -> DCGAN:
     """The course's DCGAN for ``image_shape``, compiled with Adam (beta_1 = 0.5) for both networks.
 
-    ``jit_compile=True`` compiles the train step with XLA on TensorFlow: on the 2-core CPU it
-    raised the batch-64 step from 234 to 334 images/s (benchmarks/throughput.py). On JAX the step
-    is always compiled; on PyTorch it runs eagerly.
+    ``jit_compile=True`` compiles the train step with XLA on TensorFlow where a GPU is visible
+    (:func:`course.backend.jit_compile`; on the 2-core CPU XLA gave no clear gain: 261-398 against
+    374-497 images/s at batch 64, benchmarks/throughput.py). On JAX the step is always compiled;
+    on PyTorch it runs eagerly.
     """
     gan = DCGAN(build_generator(image_shape, latent_dim, upsample=upsample), build_discriminator(image_shape),
                 latent_dim=latent_dim, seed=seed)
