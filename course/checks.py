@@ -25,7 +25,7 @@ import keras
 import numpy as np
 from keras import layers, ops
 
-from . import backend, losses
+from . import backend, foundations, losses
 from .models import dcgan
 
 
@@ -119,6 +119,108 @@ def _scalar(x) -> float:
         raise Wrong(f"the function returns {value.size} numbers of shape {value.shape}, expected one number",
                     "average over the batch (ops.mean) so that the loss is a single number.")
     return float(value.reshape(()))
+
+
+# --------------------------------------------------------------------------- lesson 00
+
+
+def _regression_case(seed: int):
+    rng = np.random.default_rng(seed)
+    x = rng.normal(4.0, 1.0, (60, 2))  # far from the origin, so that the intercept matters (F1)
+    y = x @ np.array([1.5, -2.0]) + 7.0 + rng.normal(0, 0.05, 60)
+    return x, y
+
+
+def check_linear_regression(fit):
+    """Exercise 00.1: ``fit(x, y) -> (w, b)``, the least-squares slopes and intercept together (F1)."""
+
+    def test():
+        for seed in (0, 1, 2) if strict() else (0,):
+            x, y = _regression_case(seed)
+            w, b = fit(x, y)
+            w, b = _array(w).reshape(-1), _scalar(b)
+            w_ref, b_ref = foundations.linear_regression(x, y)
+            if w.shape != w_ref.shape:
+                raise Wrong(f"w has {w.size} numbers for {x.shape[1]} features", "one slope per feature; b apart.")
+            if not (np.allclose(w, w_ref, atol=1e-4) and abs(b - b_ref) < 1e-3):
+                through_origin = np.linalg.lstsq(x, y, rcond=None)[0]
+                if np.allclose(w, through_origin, atol=1e-3):
+                    raise Wrong("the slopes are those of a line through the origin",
+                                "put a column of ones in front of x and solve for the intercept and the slopes "
+                                "together; an intercept from the residuals afterwards is not least squares.")
+                raise Wrong(f"w = {np.round(w, 3)}, b = {b:.3f}; least squares gives w = {np.round(w_ref, 3)}, "
+                            f"b = {b_ref:.3f}", "solve the normal equations (X^T X) theta = X^T y with X = [1, x].")
+        return "intercept and slopes solved together, as numpy.linalg.lstsq on [1, x]."
+
+    return _run("00.1", "linear regression with an intercept", test, fit, foundations.linear_regression)
+
+
+def check_logistic_gradient(gradient):
+    """Exercise 00.2: ``gradient(w, b, x, y) -> (dw, db)`` of the mean cross-entropy from logits (F2)."""
+
+    def test():
+        rng = np.random.default_rng(5)
+        for n, d in ((40, 3), (7, 1)) if strict() else ((40, 3),):
+            x = rng.normal(size=(n, d))
+            y = (rng.uniform(size=(n, 1)) < 0.5).astype("float64")
+            w, b = rng.normal(size=(d, 1)), np.array([0.2])
+            dw, db = gradient(w, b, x, y)
+            dw, db = _array(dw), _array(db).reshape(-1)
+            ref_w, ref_b = foundations.logistic_gradient(w, b, x, y)
+            if dw.size != d:
+                raise Wrong(f"dw has shape {dw.shape}, expected ({d}, 1)",
+                            "keep p and y both (n, 1): (n, 1) - (n,) broadcasts to (n, n).")
+            p = 1 / (1 + np.exp(-(x @ w + b)))
+            if np.allclose(dw.reshape(-1), (x.T @ ((p - y) * p * (1 - p)) / n).reshape(-1), atol=1e-6):
+                raise Wrong("this is the gradient of the mean squared error through the sigmoid",
+                            "use the cross-entropy: its gradient is X^T (p - y) / n.")
+            if not (np.allclose(dw.reshape(-1), ref_w.reshape(-1), atol=1e-6) and np.allclose(db, ref_b, atol=1e-6)):
+                raise Wrong("the gradient differs from automatic differentiation's",
+                            "dw = X^T (sigmoid(Xw + b) - y) / n and db = mean(sigmoid(Xw + b) - y).")
+        return "X^T (p - y) / n, as automatic differentiation gives."
+
+    return _run("00.2", "the logistic-regression gradient", test, gradient, foundations.logistic_gradient)
+
+
+def check_flatten_images(flatten):
+    """Exercise 00.3: ``flatten(images, image_shape=None)``: rows in [0, 1]; other shapes refused (F3)."""
+
+    def test():
+        images = np.random.default_rng(0).integers(0, 256, (5, 28, 28)).astype(np.uint8)
+        rows = _array(flatten(images))
+        if rows.shape != (5, 784):
+            raise Wrong(f"rows have shape {rows.shape}, expected (5, 784)", "one row per image: reshape(len(x), -1).")
+        if not np.allclose(rows, images.reshape(5, -1) / 255.0, atol=1e-6):
+            raise Wrong("the values are not pixel / 255", "divide uint8 pixels by 255.")
+        try:
+            flatten(images[:, :14, :14], image_shape=(28, 28))
+        except Exception:  # noqa: BLE001 -- any clear refusal will do
+            return "rows of pixel / 255; images of another shape are refused."
+        raise Wrong("images of shape (14, 14) were accepted for a PCA fitted on (28, 28)",
+                    "compare images.shape[1:] with image_shape and raise an error naming both.")
+
+    return _run("00.3", "flatten images for PCA", test, flatten, foundations.flatten_images)
+
+
+def check_hide_labels(hide):
+    """Exercise 00.4: ``hide(labels, labelled, seed=0)``: all but ``labelled`` labels become -1 (F4)."""
+
+    def test():
+        labels = np.repeat(np.arange(4), 10)
+        for labelled in (8, 3) if strict() else (8,):
+            out = _array(hide(labels, labelled, seed=0))
+            if out.shape != labels.shape:
+                raise Wrong(f"{out.size} labels for {labels.size} points", "one label per point, -1 when hidden.")
+            kept = out != -1
+            if kept.sum() != labelled:
+                marks = sorted(set(out[~kept].tolist()) | set(out.tolist()))[:5]
+                raise Wrong(f"{kept.sum()} labels kept, expected {labelled} (values seen: {marks})",
+                            "mark every other point -1: scikit-learn reads -1 as unlabelled, 0 is a class.")
+            if not np.array_equal(out[kept], labels[kept]):
+                raise Wrong("some kept labels were changed", "keep the labelled points' own classes.")
+        return "-1 for every unlabelled point, the rest as they were."
+
+    return _run("00.4", "mark the unlabelled points", test, hide, foundations.hide_labels)
 
 
 # --------------------------------------------------------------------------- lesson 01

@@ -8,7 +8,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "course"
 
 #: Lowest first. A module may import modules of its own layer or below, never above.
 LAYERS = [
-    ("bottom", ["course.version", "course.errors", "course.io", "course.config", "course.backend", "course.devices", "course.losses", "course.metrics",
+    ("bottom", ["course.version", "course.errors", "course.io", "course.config", "course.backend", "course.devices", "course.losses", "course.metrics", "course.foundations",
                 "course.plotting", "course.data"]),
     ("models", ["course.models"]),
     ("evaluation and runs", ["course.evaluation", "course.runs"]),

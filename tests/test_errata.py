@@ -7,6 +7,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 ERRATA = {  # erratum -> the lesson that teaches the correction
+    **{f"F{i}": "00_foundations" for i in range(1, 5)},
     **{f"C{i}": "01_cnn_classifier" for i in range(1, 4)},
     **{f"G{i}": "02_dcgan" for i in range(1, 11)},
     **{f"V{i}": "03_vae" for i in range(1, 8)},
