@@ -157,6 +157,18 @@ def _cmd_notebooks(args) -> int:
     return 0
 
 
+def _cmd_grade(args) -> int:
+    from . import grading
+
+    if args.timeout <= 0:
+        raise CourseError(f"--timeout must be positive, got {args.timeout:g}.")
+    graded = grading.grade(args.submissions, root=args.root, lesson=args.lesson, timeout=args.timeout, out=args.out)
+    print(grading.summary(graded))
+    if args.out:
+        print(f"\nWrote {args.out}: one row per submission and exercise.")
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m course", description=__doc__.splitlines()[0])
     sub = p.add_subparsers(dest="command", required=True)
@@ -184,6 +196,14 @@ def parser() -> argparse.ArgumentParser:
     nb.add_argument("--ref", help="build: the branch, tag or commit they install (default: v<version>)")
     nb.add_argument("--out", help="build: write the student notebooks here instead of notebooks/ (README untouched)")
     nb.set_defaults(func=_cmd_notebooks)
+
+    gr = sub.add_parser("grade", help="run a folder of submitted student notebooks and report each exercise")
+    gr.add_argument("submissions", help="folder of submitted .ipynb files (searched recursively)")
+    gr.add_argument("--lesson", help="the lesson they all are, e.g. 02 (default: from each file's name or cells)")
+    gr.add_argument("--timeout", type=float, default=600, help="seconds a cell may run before it is stopped (600)")
+    gr.add_argument("--out", help="write one row per submission and exercise to this CSV file")
+    gr.add_argument("--root", help="the course the notebooks were handed out from (default: this checkout)")
+    gr.set_defaults(func=_cmd_grade)
     return p
 
 
