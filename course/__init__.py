@@ -1,6 +1,6 @@
 """Deep generative models in Keras 3: the tested code behind the course notebooks.
 
-Lessons: 00_foundations, 01_cnn_classifier, 02_dcgan, 03_vae, 04_cyclegan. Each notebook shows the
+Lessons: 00_foundations, 01_cnn_classifier, 02_dcgan, 03_vae, 04_cyclegan, 05_evaluation. Each notebook shows the
 code the learner is meant to read and imports the rest from here. The code runs on
 Keras 3's TensorFlow (the default), JAX and PyTorch backends (``KERAS_BACKEND``).
 """

@@ -25,7 +25,7 @@ import keras
 import numpy as np
 from keras import layers, ops
 
-from . import backend, foundations, losses
+from . import backend, foundations, losses, metrics
 from .models import dcgan
 
 
@@ -691,3 +691,56 @@ def check_instance_norm(norm_fn):
                     "subtract the mean over axis=(1, 2) and divide by sqrt(variance over axis=(1, 2) + 1e-5).")
 
     return _run("04.3", "instance normalisation by hand", test, norm_fn, _instance_normalise)
+
+
+# --------------------------------------------------------------------------- lesson 05
+
+
+def check_knn_radii(radii_fn):
+    """Exercise 05.1: ``radii_fn(features, k)``: each point's distance to its k-th nearest *other* point."""
+
+    def test():
+        cases = [(np.array([[0.0], [1.0], [3.0], [7.0]]), 1), (np.array([[0.0], [1.0], [3.0], [7.0]]), 2)]
+        if strict():
+            cases.append((np.random.default_rng(2).normal(size=(30, 5)), 3))
+        for features, k in cases:
+            got = _array(radii_fn(features, k)).reshape(-1)
+            want = metrics.knn_radii(features, k)
+            if got.shape != want.shape:
+                raise Wrong(f"{got.size} radii for {len(features)} points", "one radius per point (row).")
+            if k > 1 and np.allclose(got, metrics.knn_radii(features, k - 1)):
+                raise Wrong("each radius reaches the (k-1)-th neighbour: the point itself was counted",
+                            "a point is its own nearest neighbour at distance 0; skip it (set the diagonal to inf).")
+            if k == 1 and np.allclose(got, 0):
+                raise Wrong("every radius is 0: the point itself was counted as its nearest neighbour",
+                            "skip each point itself (set the diagonal of the distance matrix to inf).")
+            if not np.allclose(got, want, atol=1e-6):
+                raise Wrong(f"radii {np.round(got[:4], 3)} where {np.round(want[:4], 3)} were expected",
+                            "pairwise Euclidean distances between rows, then the k-th smallest per row.")
+        return "the distance to the k-th nearest other point."
+
+    return _run("05.1", "k-nearest-neighbour radii", test, radii_fn, metrics.knn_radii)
+
+
+def check_roc_auc(auc_fn):
+    """Exercise 05.2: ``auc_fn(scores, labels)``: the area under the ROC curve (label 1 = generated)."""
+
+    def test():
+        rng = np.random.default_rng(4)
+        cases = [(np.array([0.1, 0.4, 0.35, 0.8]), np.array([0, 0, 1, 1])),
+                 (rng.normal(size=60).round(1), (rng.uniform(size=60) < 0.4).astype(int))]
+        for scores, labels in cases:
+            got, want = _scalar(auc_fn(scores, labels)), metrics.roc_auc(scores, labels)
+            if abs(got - (1 - want)) < 1e-9 and abs(got - want) > 1e-9:
+                raise Wrong(f"AUC {got:.3f} is 1 - the right one: the labels are the wrong way round",
+                            "label 1 (generated) should score high: count pairs where a 1 outranks a 0.")
+            if abs(got - float(np.mean((scores > 0.5) == labels))) < 1e-9 and abs(got - want) > 1e-9:
+                raise Wrong("this is the accuracy at threshold 0.5, not the area under the ROC curve",
+                            "the AUC looks at every threshold: the chance a random 1 scores above a random 0.")
+            if abs(got - want) > 1e-6:
+                raise Wrong(f"AUC {got:.4f}, expected {want:.4f}",
+                            "compare every (generated, real) pair: 1 when the generated one scores higher, 1/2 for "
+                            "a tie; average.")
+        return "the chance that a random generated image outscores a random real one."
+
+    return _run("05.2", "area under the ROC curve", test, auc_fn, metrics.roc_auc)

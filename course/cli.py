@@ -119,11 +119,17 @@ def _cmd_train(args) -> int:
 def _cmd_evaluate(args) -> int:
     from . import data
     from .evaluation import predict_classes
+    from .jobs import judge
     from .jobs.cnn import load_classifier
     from .metrics import accuracy
 
     run = Path(args.run)
     meta = json.loads((run / "metrics.json").read_text()) if (run / "metrics.json").is_file() else {}
+    if meta.get("model") in ("dcgan", "vae", "cyclegan"):
+        result = judge.evaluate_run(run, data_dir=args.data_dir)
+        print(json.dumps(result, indent=2))
+        print(f"Wrote {run / 'evaluation.json'}")
+        return 0
     dataset = args.dataset or meta.get("dataset")
     if not dataset:
         raise CourseError(f"{run}/metrics.json is missing; name the dataset with --dataset.")
@@ -133,6 +139,16 @@ def _cmd_evaluate(args) -> int:
     acc = accuracy(y_test, predict_classes(model, x_test))
     print(json.dumps({"run": str(run), "dataset": dataset, "test_examples": len(y_test),
                       "test_accuracy": round(acc, 4)}, indent=2))
+    return 0
+
+
+def _cmd_compare(args) -> int:
+    from .jobs import judge
+
+    text, _ = judge.compare(args.runs, out=args.out, data_dir=args.data_dir)
+    print(text)
+    if args.out:
+        print(f"Wrote {args.out}")
     return 0
 
 
@@ -183,11 +199,18 @@ def parser() -> argparse.ArgumentParser:
     train.add_argument("options", nargs=argparse.REMAINDER, help="the model's flags")
     train.set_defaults(func=_cmd_train)
 
-    ev = sub.add_parser("evaluate", help="re-measure a trained classifier (cnn) run on its test set")
+    ev = sub.add_parser("evaluate", help="measure a run: a cnn's test accuracy; for dcgan, vae and cyclegan runs "
+                                         "every lesson-05 measure, written to RUN/evaluation.json")
     ev.add_argument("run", help="run folder written by `train`")
     ev.add_argument("--dataset")
     ev.add_argument("--data-dir")
     ev.set_defaults(func=_cmd_evaluate)
+
+    cmp_ = sub.add_parser("compare", help="judge dcgan, vae and cyclegan runs side by side with real and baseline images")
+    cmp_.add_argument("runs", nargs="+", help="run folders written by `train`")
+    cmp_.add_argument("--out", help="save the figure (Frechet distance, precision vs recall) as this PNG")
+    cmp_.add_argument("--data-dir")
+    cmp_.set_defaults(func=_cmd_compare)
 
     nb = sub.add_parser("notebooks", help="build student notebooks from solutions/, or check they are in sync")
     nb.add_argument("action", choices=("build", "check"))

@@ -11,10 +11,11 @@ import keras
 import numpy as np
 from keras import ops
 
-from . import backend, losses
+from . import backend, losses, metrics
 from .data import to_grey
 from .metrics import accuracy
 from .models.base import apply_in_batches
+from .models.cnn import build_classifier
 from .models.cyclegan import translate
 
 
@@ -28,7 +29,7 @@ def predict_classes(model, images, batch_size: int = 512) -> np.ndarray:
 
 def classifier_features(model, images, batch_size: int = 500) -> tuple[np.ndarray, np.ndarray]:
     """``(features, predicted_classes)`` of uint8 images under a course classifier."""
-    both = keras.Model(model.inputs, [model.get_layer("features").output, model.output])
+    both = keras.Model(model.input, [model.get_layer("features").output, model.output])
     x = np.asarray(images)
     x = x.astype("float32") / 255.0 if x.dtype == np.uint8 else x
     if len(x) == 0:
@@ -162,3 +163,66 @@ class GameMonitor(keras.callbacks.Callback):
     def series(self, key: str) -> tuple[np.ndarray, np.ndarray]:
         """``(steps, values)`` of one measured quantity."""
         return (np.array([r["step"] for r in self.records]), np.array([r[key] for r in self.records]))
+
+
+# --------------------------------------------------------------------------- lesson 05: judging a set of images
+
+
+def blur(images: np.ndarray, radius: int = 2) -> np.ndarray:
+    """A box blur of uint8 images ``(N, H, W, C)`` over a ``(2 radius + 1)``-pixel square: the
+    "blurry samples" baseline (real digits, every stroke smeared)."""
+    x = np.asarray(images, np.float32)
+    padded = np.pad(x, ((0, 0), (radius, radius), (radius, radius), (0, 0)), mode="edge")
+    size = 2 * radius + 1
+    out = sum(padded[:, i: i + x.shape[1], j: j + x.shape[2]] for i in range(size) for j in range(size)) / size ** 2
+    return np.clip(np.rint(out), 0, 255).astype(np.uint8)
+
+
+def score_images(images: np.ndarray, judge, real_features: np.ndarray, class_names, train_images: np.ndarray,
+                 heldout_images: np.ndarray, n: int, seed: int = 0) -> dict:
+    """Every measure of lesson 05 for one set of uint8 images, against real test images.
+
+    Fréchet distance and KID in the classifier's features at ``n`` images per side (mean and
+    spread over random subsets), precision and recall (k = 3), the predicted-class histogram,
+    and the memorisation test against the training images (pixels, with held-out real images).
+    """
+    features, classes = classifier_features(judge, images)
+    n = min(n, len(features), len(real_features) // 2)
+    fd = metrics.frechet_distance_subsets(features, real_features, n, repeats=5, seed=seed)
+    kid = metrics.kid_subsets(features, real_features, subsets=10, subset_size=min(1000, n // 2), seed=seed)
+    pr = metrics.precision_recall(real_features[:n], features[:n])
+    m = min(len(images), len(heldout_images), 1000)
+    return {"images": int(len(images)), "n": int(n),
+            "fd": round(float(fd.mean()), 3), "fd_std": round(float(fd.std()), 3),
+            "kid": round(float(kid.mean()), 4), "kid_std": round(float(kid.std()), 4),
+            "precision": round(pr["precision"], 3), "recall": round(pr["recall"], 3),
+            "class_histogram": metrics.class_histogram(classes, class_names),
+            "memorisation": metrics.memorisation(images[:m], train_images, heldout_images[:m])}
+
+
+def train_detector(real: np.ndarray, generated: np.ndarray, epochs: int = 3, batch_size: int = 64,
+                   seed: int = 0) -> keras.Model:
+    """A small CNN that tells real images (label 0) from generated ones (label 1), trained on
+    equal numbers of each (uint8 images of one shape)."""
+    n = min(len(real), len(generated))
+    if n < batch_size:
+        raise ValueError(f"{n} images per class is less than one batch of {batch_size}")
+    keras.utils.set_random_seed(seed)
+    x = np.concatenate([real[:n], generated[:n]]).astype("float32") / 255.0
+    y = np.concatenate([np.zeros(n, "int32"), np.ones(n, "int32")])
+    order = np.random.default_rng(seed).permutation(len(x))
+    model = build_classifier(real.shape[1:], 2, widths=(16, 32), convs=(1, 1), dropout=0.1, name="detector")
+    model.compile(optimizer=keras.optimizers.Adam(1e-3),
+                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True), metrics=["accuracy"])
+    model.fit(x[order], y[order], epochs=epochs, batch_size=batch_size, verbose=0)
+    return model
+
+
+def detector_scores(model, images: np.ndarray) -> np.ndarray:
+    """The detector's probability that each image was generated."""
+    x = np.asarray(images)
+    x = x.astype("float32") / 255.0 if x.dtype == np.uint8 else x
+    logits = apply_in_batches(model, x, 500)
+    logits = logits - logits.max(axis=1, keepdims=True)
+    p = np.exp(logits)
+    return p[:, 1] / p.sum(axis=1)

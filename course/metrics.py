@@ -101,3 +101,107 @@ def class_histogram(predicted: np.ndarray, class_names) -> dict[str, float]:
     """Fraction of samples predicted as each class; a collapsed GAN shows a few large bars."""
     counts = np.bincount(np.asarray(predicted, np.int64), minlength=len(class_names))
     return {str(name): round(float(c) / max(1, len(predicted)), 4) for name, c in zip(class_names, counts)}
+
+
+# --------------------------------------------------------------------------- lesson 05: judging samples
+
+
+def nearest_neighbours(queries, references, k: int = 1, exclude_self: bool = False,
+                       batch: int = 256) -> tuple[np.ndarray, np.ndarray]:
+    """Euclidean distances ``(n, k)`` from each row of ``queries`` to its ``k`` nearest rows of
+    ``references``, and their indices. ``exclude_self`` (``queries`` *is* ``references``) skips
+    each point itself, which is always its own nearest neighbour at distance 0."""
+    q, r = np.asarray(queries, np.float32), np.asarray(references, np.float32)  # float32: half the time, ample precision
+    q, r = q.reshape(len(q), -1), r.reshape(len(r), -1)
+    if q.shape[1] != r.shape[1]:
+        raise ValueError(f"queries have {q.shape[1]} values per item, references {r.shape[1]}")
+    if k + int(exclude_self) > len(r):
+        raise ValueError(f"k = {k} neighbours asked for among {len(r)} references")
+    r_sq = np.sum(r ** 2, axis=1)
+    distances, indices = [], []
+    for start in range(0, len(q), batch):
+        block = q[start: start + batch]
+        sq = np.maximum(np.sum(block ** 2, axis=1)[:, None] + r_sq[None, :] - 2 * block @ r.T, 0.0)
+        if exclude_self:
+            sq[np.arange(len(block)), np.arange(start, start + len(block))] = np.inf
+        idx = np.argpartition(sq, k - 1, axis=1)[:, :k]
+        part = np.take_along_axis(sq, idx, axis=1)
+        order = np.argsort(part, axis=1)
+        indices.append(np.take_along_axis(idx, order, axis=1))
+        distances.append(np.sqrt(np.take_along_axis(part, order, axis=1)))
+    return np.concatenate(distances), np.concatenate(indices)
+
+
+def knn_radii(features, k: int = 3) -> np.ndarray:
+    """Each point's distance to its ``k``-th nearest *other* point: the radius of its ball in the
+    k-nearest-neighbour estimate of the set's manifold."""
+    return nearest_neighbours(features, features, k, exclude_self=True)[0][:, -1]
+
+
+def precision_recall(real_features, fake_features, k: int = 3) -> dict[str, float]:
+    """Precision and recall for generative models (Kynkaanniemi et al., 2019), in classifier features.
+
+    Each set's manifold is the union of balls around its points, each reaching its ``k``-th nearest
+    neighbour. **Precision**: the fraction of generated points inside the real manifold (fidelity:
+    do samples look like data?). **Recall**: the fraction of real points inside the generated
+    manifold (diversity: is all of the data covered?). A collapsed generator has high precision
+    and low recall; blurry or noisy samples have low precision.
+    """
+    real, fake = np.asarray(real_features, np.float64), np.asarray(fake_features, np.float64)
+
+    def inside(points, centres):
+        radii = knn_radii(centres, k)
+        r_sq = np.sum(centres ** 2, axis=1)
+        hits = []
+        for start in range(0, len(points), 256):
+            block = points[start: start + 256]
+            d = np.sqrt(np.maximum(np.sum(block ** 2, axis=1)[:, None] + r_sq[None, :] - 2 * block @ centres.T, 0))
+            hits.append(np.any(d <= radii[None, :], axis=1))
+        return float(np.mean(np.concatenate(hits)))
+
+    return {"precision": inside(fake, real), "recall": inside(real, fake)}
+
+
+def memorisation(samples, train, heldout) -> dict:
+    """Does a generator copy its training images? Compared in pixels, where a copy is a copy.
+
+    For each sample, the distance to its nearest training image; for each *held-out* real image
+    (never trained on), the same. A generator that learned the distribution makes samples as far
+    from the training set as new real images are (``ratio`` about 1 or more); one that memorised
+    makes samples much closer (``ratio`` well below 1), many closer than almost any held-out
+    image (``near_copies``: the fraction of samples closer than the 1st percentile of held-out
+    distances; about 0.01 when nothing is copied).
+    """
+    def rows(images):
+        x = np.asarray(images)
+        return x.reshape(len(x), -1).astype(np.float64) / (255.0 if x.dtype == np.uint8 else 1.0)
+
+    train_rows = rows(train)
+    sample_d = nearest_neighbours(rows(samples), train_rows)[0][:, 0]
+    heldout_d = nearest_neighbours(rows(heldout), train_rows)[0][:, 0]
+    threshold = float(np.percentile(heldout_d, 1))
+    ratio = float(np.median(sample_d) / max(np.median(heldout_d), 1e-12))
+    near = float(np.mean(sample_d < threshold))
+    copies = ratio < 0.5 or near > 0.1
+    return {"median_sample_distance": round(float(np.median(sample_d)), 4),
+            "median_heldout_distance": round(float(np.median(heldout_d)), 4),
+            "ratio": round(ratio, 4), "near_copies": round(near, 4),
+            "verdict": "copies its training images" if copies else "no sign of copying"}
+
+
+def roc_auc(scores, labels) -> float:
+    """Area under the ROC curve: the probability that a random positive (label 1) scores above a
+    random negative (ties count half). 0.5 is chance; 1 separates them perfectly."""
+    scores, labels = np.asarray(scores, np.float64).reshape(-1), np.asarray(labels).reshape(-1)
+    if set(np.unique(labels).tolist()) - {0, 1} or len(np.unique(labels)) != 2:
+        raise ValueError("labels must be 0 and 1, with both present")
+    ranks = np.empty(len(scores))
+    order = np.argsort(scores, kind="mergesort")
+    sorted_scores = scores[order]
+    # average ranks (1-based) over ties
+    _, first, counts = np.unique(sorted_scores, return_index=True, return_counts=True)
+    average = first + (counts + 1) / 2.0
+    ranks[order] = np.repeat(average, counts)
+    positives = labels == 1
+    n_pos, n_neg = positives.sum(), (~positives).sum()
+    return float((ranks[positives].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))

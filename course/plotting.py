@@ -42,18 +42,46 @@ def grid_image(images, ncols: int = 10, pad: int = 2) -> np.ndarray:
     return out
 
 
-def save_png(path, picture: np.ndarray, scale: int = 2) -> Path:
-    """Write a uint8 picture as PNG (grey when it has one channel), enlarged ``scale`` times."""
-    import imageio.v3 as iio
+def save_png(path, picture: np.ndarray, scale: int = 2, info: dict | None = None) -> Path:
+    """Write a uint8 picture as PNG (grey when it has one channel), enlarged ``scale`` times.
+
+    ``info`` goes into the file as PNG text fields (what made it, from which run): the course
+    marks every picture its generators make that way (:func:`generated_info`), and
+    :func:`read_png_info` reads it back. Such metadata is provenance, not protection: a
+    re-encode, a screenshot or a crop drops it (taught in 05_evaluation).
+    """
+    from PIL import Image, PngImagePlugin
 
     pic = np.asarray(picture)
     if scale > 1:
         pic = pic.repeat(scale, axis=0).repeat(scale, axis=1)
     if pic.ndim == 3 and pic.shape[-1] == 1:
         pic = pic[..., 0]
+    meta = PngImagePlugin.PngInfo()
+    for key, value in (info or {}).items():
+        meta.add_text(str(key), str(value))
     with atomic_path(path) as tmp:
-        iio.imwrite(tmp, pic, extension=".png")
+        Image.fromarray(np.ascontiguousarray(pic.astype(np.uint8))).save(tmp, format="PNG", pnginfo=meta)
     return Path(path)
+
+
+def generated_info(model: str, run=None) -> dict:
+    """The provenance fields of a picture a course model generated."""
+    from .version import __version__
+
+    info = {"Software": f"course {__version__} (Keras 3)", "Generated": "yes: made by a generative model",
+            "Model": model}
+    if run is not None:
+        info["Run"] = Path(run).name
+    return info
+
+
+def read_png_info(path) -> dict:
+    """The PNG text fields of an image file ({} when it has none, or is not a PNG)."""
+    from PIL import Image
+
+    with Image.open(path) as image:
+        return dict(getattr(image, "text", {}) or {})
 
 
 def show_images(images, labels: Sequence | None = None, ncols: int = 10, size: float = 1.0, title=None):

@@ -406,15 +406,17 @@ class SampleGrid(keras.callbacks.Callback):
     ``folder/epoch-NNNN.png``; the latest also to ``latest``. Used from 02_dcgan on.
     """
 
-    def __init__(self, make_images: Callable[[keras.Model], np.ndarray], folder, latest=None, ncols=10):
+    def __init__(self, make_images: Callable[[keras.Model], np.ndarray], folder, latest=None, ncols=10,
+                 info: dict | None = None):
         super().__init__()
         self.make_images, self.folder, self.latest, self.ncols = make_images, Path(folder), latest, ncols
+        self.info = info  # PNG text fields: what generated the pictures
 
     def on_epoch_end(self, epoch, logs=None):
         grid = grid_image(self.make_images(self.model), ncols=self.ncols)
-        save_png(self.folder / f"epoch-{epoch + 1:04d}.png", grid)
+        save_png(self.folder / f"epoch-{epoch + 1:04d}.png", grid, info=self.info)
         if self.latest is not None:
-            save_png(self.latest, grid)
+            save_png(self.latest, grid, info=self.info)
 
 
 def write_gif(frames_folder, path, seconds_per_frame: float = 0.4) -> Path:

@@ -12,6 +12,7 @@ ERRATA = {  # erratum -> the lesson that teaches the correction
     **{f"G{i}": "02_dcgan" for i in range(1, 11)},
     **{f"V{i}": "03_vae" for i in range(1, 8)},
     **{f"Y{i}": "04_cyclegan" for i in range(1, 4)},
+    **{f"E{i}": "05_evaluation" for i in range(1, 3)},
 }
 
 

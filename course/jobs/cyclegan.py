@@ -114,7 +114,7 @@ class CycleGANJob(TrainJob):
         return [LabelPreservation(dom.val_b, dom.y_val, judge_a, "b_to_a", key="val_b_to_a_accuracy"),
                 LabelPreservation(dom.val_a, dom.y_val, judge_b, "a_to_b", key="val_a_to_b_accuracy"),
                 progress_frames(run, lambda m: cg.side_by_side(m, dom.val_a[:SHOWN], dom.val_b[:SHOWN]),
-                                ncols=SHOWN)]
+                                ncols=SHOWN, model="CycleGAN: a, G(a), F(G(a)), b, F(b), G(F(b))")]
 
     def save(self, cfg, d, model, run, history):
         finish_progress_gif(run)

@@ -59,7 +59,8 @@ class DCGANJob(TrainJob):
 
     def callbacks(self, cfg, d, model, run, data_dir=None):
         grid_noise = dcgan.fixed_noise(100, cfg.latent_dim)
-        return [progress_frames(run, lambda m: data.from_symmetric(m.generator(grid_noise, training=False)))]
+        return [progress_frames(run, lambda m: data.from_symmetric(m.generator(grid_noise, training=False)),
+                                model="DCGAN generator")]
 
     def save(self, cfg, d, model, run, history):
         finish_progress_gif(run)

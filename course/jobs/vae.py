@@ -54,16 +54,19 @@ class VAEJob(TrainJob):
 
         save_model(model.encoder, run / "encoder.keras")
         save_model(model.decoder, run / "decoder.keras")
-        plotting.save_png(run / "samples.png", plotting.grid_image(model.sample(100, seed=cfg.seed)))
+        plotting.save_png(run / "samples.png", plotting.grid_image(model.sample(100, seed=cfg.seed)),
+                          info=plotting.generated_info("VAE decoder, prior samples", run))
         x_binary = vae.binarize_fixed(d.x_test[:10], seed=cfg.seed)
         recon = ops.convert_to_numpy(ops.sigmoid(model(x_binary)))
-        plotting.save_png(run / "reconstructions.png", plotting.grid_image(np.concatenate([x_binary, recon])))
+        plotting.save_png(run / "reconstructions.png", plotting.grid_image(np.concatenate([x_binary, recon])),
+                          info=plotting.generated_info("VAE, test images and their reconstructions", run))
         codes, label = vae.latent_codes_2d(model, d.x_test[:5000])
         fig = plotting.plot_latent_map(codes, d.y_test[:5000], d.loaded.class_names, axis_label=label)
         fig.savefig(run / "latent_map.png", dpi=100)
         plt.close(fig)
         if model.latent_dim == 2:
-            plotting.save_png(run / "latent_grid.png", plotting.grid_image(vae.latent_grid(model.decoder), ncols=15))
+            plotting.save_png(run / "latent_grid.png", plotting.grid_image(vae.latent_grid(model.decoder), ncols=15),
+                              info=plotting.generated_info("VAE decoder, a grid of latent codes", run))
 
     def measure(self, cfg, d, model, run, history, data_dir=None):
         iwae_k = min(cfg.iwae_k, 10) if cfg.fast else cfg.iwae_k
