@@ -203,21 +203,21 @@ def _pairs(n=16, batch=4, seed=0):
     return _Pairs(n, batch, seed)
 
 
-@pytest.mark.parametrize("moving", ["g", "f", "d_a", "d_b"])
-def test_each_optimizer_updates_only_its_own_network(moving):
-    model = _small()
-    for name in ("g", "f", "d_a", "d_b"):  # every optimizer but one has learning rate 0
-        getattr(model, f"{name}_optimizer").learning_rate = 1e-2 if name == moving else 0.0
-    before = {name: [ops.convert_to_numpy(v.value).copy() for v in getattr(model, name).trainable_variables]
-              for name in ("g", "f", "d_a", "d_b")}
-    model.fit(_pairs(), epochs=1, verbose=0, shuffle=False)
-    for name, values in before.items():
-        after = [ops.convert_to_numpy(v.value) for v in getattr(model, name).trainable_variables]
-        changed = [not np.array_equal(x, y) for x, y in zip(values, after)]
-        if name == moving:
-            assert all(changed), f"{name}: some variables got no gradient"
-        else:
-            assert not any(changed), f"{name} moved although only {moving}'s optimizer had a learning rate"
+def test_each_optimizer_updates_only_its_own_network():
+    model = _small()  # one model, one compiled step: each optimizer in turn is the only one with a learning rate
+    for moving in ("g", "f", "d_a", "d_b"):
+        for name in ("g", "f", "d_a", "d_b"):
+            getattr(model, f"{name}_optimizer").learning_rate = 1e-2 if name == moving else 0.0
+        before = {name: [ops.convert_to_numpy(v.value).copy() for v in getattr(model, name).trainable_variables]
+                  for name in ("g", "f", "d_a", "d_b")}
+        model.fit(_pairs(n=8), epochs=1, verbose=0, shuffle=False)
+        for name, values in before.items():
+            after = [ops.convert_to_numpy(v.value) for v in getattr(model, name).trainable_variables]
+            changed = [not np.array_equal(x, y) for x, y in zip(values, after)]
+            if name == moving:
+                assert all(changed), f"{name}: some variables got no gradient"
+            else:
+                assert not any(changed), f"{name} moved although only {moving}'s optimizer had a learning rate"
 
 
 def test_discriminator_loss_sends_no_gradient_into_the_generators():

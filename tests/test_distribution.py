@@ -141,7 +141,7 @@ def replica_report():
         pytest.skip("PyTorch trains on one device in the course")
     names = ["dcgan", "vae", "cyclegan"]
     if keras.backend.backend() == "tensorflow":
-        names = ["noise", "dcgan:forget", *names, "cnn"]
+        names = ["noise", "dcgan:forget", *names]
     env = {**os.environ, "KERAS_BACKEND": keras.backend.backend()}
     out = subprocess.run([sys.executable, str(HELPER), *names], capture_output=True, text=True, timeout=600, env=env)
     assert out.returncode == 0, out.stderr[-3000:]
@@ -162,7 +162,6 @@ def test_two_replicas_take_the_step_one_device_takes(replica_report, name):
 def test_the_comparison_catches_a_step_that_forgets_the_replicas(replica_report):
     result = replica_report["dcgan:forget"]
     assert result["gap"] > 0.5 * result["moved"] > 0, result
-    assert replica_report["cnn"]["gap"] <= 1e-5 * max(1.0, replica_report["cnn"]["moved"])  # Keras' own fit
 
 
 @pytest.mark.skipif(keras.backend.backend() != "tensorflow", reason="per-replica draws are TensorFlow's")

@@ -83,7 +83,7 @@ def graded(tmp_path_factory):
     for name, nb in class_files.items():
         (class_ / name).write_text(notebooks.render(nb))
     out = tmp / "grades.csv"
-    code = cli.main(["grade", str(class_), "--root", str(root), "--timeout", "20", "--out", str(out)])
+    code = cli.main(["grade", str(class_), "--root", str(root), "--timeout", "10", "--out", str(out)])
     assert code == 0
     rows = list(csv.DictReader(out.open()))
     return {(r["submission"], r["exercise"]): r for r in rows}, rows
@@ -115,7 +115,7 @@ def test_a_crashing_submission_reports_the_wrong_answer_and_where_it_failed(grad
 
 def test_an_endless_submission_is_stopped_and_the_rest_still_graded(graded):
     row = graded[0][("endless.ipynb", "00.1")]
-    assert row["result"] == "not reached" and "cell 3 (ex1): still running after 20 s" in row["detail"]
+    assert row["result"] == "not reached" and "cell 3 (ex1): still running after 10 s" in row["detail"]
     assert {r["submission"] for r in graded[1]} == {"solved.ipynb", "half.ipynb", "unsolved.ipynb", "tampered.ipynb",
                                                     "crashing.ipynb", "endless.ipynb"}
 

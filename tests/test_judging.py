@@ -126,8 +126,13 @@ def test_evaluate_and_compare_a_run_from_the_command_line(tmp_path, monkeypatch,
 
     from course import cli
 
+    from course.jobs import judge
+
     write_mnist_folder(tmp_path / "data" / "mnist", n_train=300, n_test=300)
     monkeypatch.setenv("COURSE_DATA_DIR", str(tmp_path / "data"))
+    # the MNIST evaluator's features, from a fixed untrained network (training one is the job of test_jobs)
+    monkeypatch.setattr(judge, "evaluator", lambda *a, **k: cnn.build_classifier((28, 28, 1), widths=(8, 16),
+                                                                                   convs=(1, 1)))
     monkeypatch.setenv("COURSE_HOME", str(tmp_path / "home"))
     run = tmp_path / "dcgan-run"
     run.mkdir()

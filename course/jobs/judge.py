@@ -17,7 +17,7 @@ import numpy as np
 from .. import config, data
 from ..errors import CourseError
 from ..evaluation import blur, classifier_features, score_images
-from ..io import write_json_atomic
+from ..io import FileLock, write_json_atomic
 from ..models.base import apply_in_batches
 from ..models.cyclegan import translate
 from ..runs import load_saved_model
@@ -186,13 +186,16 @@ def lesson_runs(fast: bool, data_dir=None, verbose: int = 2) -> dict[str, Path]:
         print("Full-settings runs missing; judging fast-mode runs instead. For the full comparison run:\n  "
               + "\n  ".join(missing))
     found = {}
+    root.mkdir(parents=True, exist_ok=True)
     for name, (model, settings, folder) in LESSON_RUNS.items():
         run = root / (folder if full else folder + "-fast")
-        if not (run / "metrics.json").is_file():
-            module = job_module(model)
-            print(f"{name}: training {run}")
-            settings = {**settings, "epochs": 1} if not full and name == "DCGAN, short" else settings
-            module.train(module.TrainConfig(dataset="mnist", fast=not full, **settings), run, data_dir=data_dir,
-                         verbose=verbose)
+        # one trainer at a time: another notebook (or process) training the same run is waited for
+        with FileLock(run.with_name(run.name + ".lesson05.lock"), what=f"Training {run}").acquire(wait=True):
+            if not (run / "metrics.json").is_file():
+                module = job_module(model)
+                print(f"{name}: training {run}")
+                settings = {**settings, "epochs": 1} if not full and name == "DCGAN, short" else settings
+                module.train(module.TrainConfig(dataset="mnist", fast=not full, **settings), run, data_dir=data_dir,
+                             verbose=verbose)
         found[name] = run
     return found
