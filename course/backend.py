@@ -29,8 +29,8 @@ def version() -> str:
 
 def jit_compile(xla: bool = True):
     """What to pass to ``compile(jit_compile=...)``: on TensorFlow, XLA when asked and a GPU is visible
-    (on the 2-core CPU, TensorFlow's own kernels ran the CycleGAN step faster: 173-192 against
-    112-117 image pairs/s, benchmarks/throughput.py); on JAX the step is always compiled
+    (on the idle 2-core CPU TensorFlow's own kernels were faster: DCGAN 684 against 406 images/s,
+    CycleGAN 204 against 62 image pairs/s, benchmarks/throughput.py); on JAX the step is always compiled
     (``jax.jit``); on PyTorch it runs eagerly (``torch.compile`` is not used)."""
     if name() == "tensorflow":
         import tensorflow as tf

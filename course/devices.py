@@ -180,12 +180,12 @@ def device_report() -> dict:
 TESTED = {"keras": ("3.13", "3.15"), "tensorflow": ("2.20", "2.21"), "jax": ("0.10", "0.10"), "torch": ("2.13", "2.13")}
 
 #: What the full settings of each lesson take on the complete datasets without a GPU, in minutes:
-#: training images per second measured on the 2-core development CPU (benchmarks/throughput.py,
-#: TensorFlow, float32: CNN 500-830 on MNIST and 645 on CIFAR-10, DCGAN 375-500, VAE 1,750-1,840,
-#: CycleGAN 173-192 image pairs) times the images each lesson trains on: 01 MNIST 5 epochs +
-#: CIFAR-10 30 epochs; 02 seven DCGAN epochs + the MNIST evaluator; 03 thirty VAE epochs;
-#: 04 24 CycleGAN epochs of about 29,500 pairs + the MNIST-M evaluator. Estimates, not runs.
-CPU_MINUTES: dict[str, float] = {"01": 45, "02": 25, "03": 17, "04": 80}
+#: training images per second measured on the idle 2-core development CPU (benchmarks/throughput.py,
+#: TensorFlow, float32: CNN 748 on MNIST and 375 on CIFAR-10, DCGAN 684, VAE 1,985, CycleGAN 204
+#: image pairs) times the images each lesson trains on: 01 MNIST 5 epochs + CIFAR-10 30 epochs;
+#: 02 seven DCGAN epochs + the MNIST evaluator; 03 thirty VAE epochs; 04 24 CycleGAN epochs of about
+#: 29,500 pairs + the MNIST-M evaluator. Estimates, not runs.
+CPU_MINUTES: dict[str, float] = {"01": 65, "02": 20, "03": 15, "04": 70}
 
 
 def _minor(version: str) -> tuple[int, int]:

@@ -48,7 +48,7 @@ class TrainConfig(RunConfig):
     pool_size: int = 128  # past fakes kept for the discriminators
     adversarial: Literal["lsgan", "bce"] = "lsgan"
     validation_examples: int = 1000  # paired training digits held out to monitor and choose the recipe
-    jit_compile: bool = True  # XLA for the train step on a TensorFlow GPU (on a CPU it was not faster)
+    jit_compile: bool = True  # XLA for the train step on a TensorFlow GPU (on a CPU it was slower)
 
 
 @dataclass

@@ -36,7 +36,7 @@ class TrainConfig(RunConfig):
     g_loss: Literal["non_saturating", "minimax"] = "non_saturating"
     real_label: float = 1.0  # 0.9: one-sided label smoothing
     samples: int = 10_000  # generated images scored at the end
-    jit_compile: bool = True  # XLA for the train step on a TensorFlow GPU (on a CPU it was not faster)
+    jit_compile: bool = True  # XLA for the train step on a TensorFlow GPU (on a CPU it was slower)
 
 
 class DCGANJob(TrainJob):

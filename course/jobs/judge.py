@@ -40,7 +40,7 @@ def run_metrics(run) -> dict:
 def vae_samples(decoder, n: int, seed: int = 0) -> np.ndarray:
     """``n`` prior samples of a VAE decoder as uint8 images (each pixel's Bernoulli mean)."""
     z = np.random.default_rng(seed).standard_normal((n, decoder.input_shape[-1])).astype("float32")
-    return np.rint(255.0 / (1.0 + np.exp(-apply_in_batches(decoder, z)))).astype(np.uint8)
+    return np.rint(255.0 * 0.5 * (1.0 + np.tanh(0.5 * apply_in_batches(decoder, z)))).astype(np.uint8)
 
 
 def run_images(run, n: int = SCORED, data_dir=None) -> tuple[np.ndarray, dict]:

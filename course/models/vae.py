@@ -219,7 +219,7 @@ class VAE(keras.Model):
     def sample(self, n: int, seed: int = 0) -> np.ndarray:
         """``n`` images from the prior as pixel probabilities in [0, 1]."""
         z = np.random.default_rng(seed).standard_normal((n, self.latent_dim)).astype("float32")
-        return 1.0 / (1.0 + np.exp(-apply_in_batches(self.decoder, z)))
+        return _sigmoid(apply_in_batches(self.decoder, z))
 
 
 class KLWarmup(keras.callbacks.Callback):
@@ -270,8 +270,13 @@ def latent_codes_2d(vae: VAE, images: np.ndarray) -> tuple[np.ndarray, str]:
     return centred @ vt[:2].T, "principal component"
 
 
+def _sigmoid(logits: np.ndarray) -> np.ndarray:
+    """Pixel probabilities from logits, without overflow for large negative logits."""
+    return 0.5 * (1.0 + np.tanh(0.5 * np.asarray(logits, np.float64))).astype(np.float32)
+
+
 def latent_grid(decoder: keras.Model, n: int = 15, limit: float = 2.5) -> np.ndarray:
     """Decode an ``n x n`` grid of 2-D codes spanning ``[-limit, limit]``: pixel probabilities."""
     values = np.linspace(-limit, limit, n, dtype="float32")
     z = np.array([[a, b] for b in values[::-1] for a in values], dtype="float32")
-    return 1.0 / (1.0 + np.exp(-apply_in_batches(decoder, z)))
+    return _sigmoid(apply_in_batches(decoder, z))
