@@ -2,21 +2,18 @@
 
 Notebook kernels inherit this environment, so every notebook runs in fast mode under nbval,
 and writes its runs and caches into a home folder of this session's own (unless
-COURSE_HOME is set), never into the learner's. The two pytest-xdist workers of one session
-share that folder (cached evaluators are built once, under a lock).
+COURSE_HOME is set), never into the learner's. Each pytest-xdist worker gets a home of its
+own, so the solution and student copies of a lesson, run at the same time on two workers,
+never share a run folder; the cached evaluators are shared (COURSE_CACHE_DIR: built once,
+under a lock).
 """
 import os
 import tempfile
-from pathlib import Path
 
 os.environ["COURSE_FAST"] = "1"
-if "COURSE_HOME" not in os.environ:
-    run_id = os.environ.get("PYTEST_XDIST_TESTRUNUID")  # the same in every worker of one session
-    if run_id:
-        home = Path(tempfile.gettempdir()) / f"course-home-{run_id}"
-        home.mkdir(exist_ok=True)
-        os.environ["COURSE_HOME"] = str(home)
-    else:
-        os.environ["COURSE_HOME"] = tempfile.mkdtemp(prefix="course-home-")
+if "COURSE_HOME" not in os.environ or "COURSE_TEST_BASE" in os.environ:
+    base = os.environ.setdefault("COURSE_TEST_BASE", tempfile.mkdtemp(prefix="course-test-"))
+    os.environ["COURSE_HOME"] = os.path.join(base, "home-" + os.environ.get("PYTEST_XDIST_WORKER", "main"))
+    os.environ.setdefault("COURSE_CACHE_DIR", os.path.join(base, "cache"))
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
