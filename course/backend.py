@@ -92,8 +92,8 @@ def uniform(shape, generator: keras.random.SeedGenerator, dtype="float32"):
 def value_and_grad(fn, variables: list):
     """``(fn(), gradients of fn() with respect to variables)``, eagerly, on any backend.
 
-    For measurements (a gradient norm, a check of an exercise), not for training: the
-    train steps use their backend's own idiom. ``fn`` takes no argument and reads the
+    For measurements (a gradient norm, a check of an exercise) and lesson 00's plain gradient descent;
+    the train steps use their backend's own idiom. ``fn`` takes no argument and reads the
     variables as a Keras layer does. On JAX, updates ``fn`` makes to other state (BatchNorm
     statistics, seed generators) are discarded.
     """

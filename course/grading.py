@@ -23,9 +23,9 @@ import json
 import os
 import re
 import tempfile
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from unittest import mock
 
 from . import checks, notebooks
 from .errors import CourseError
@@ -119,20 +119,6 @@ def tampering(submitted: dict, student: dict, lesson: str) -> list[str]:
     return flags
 
 
-@contextmanager
-def _environment(values: dict):
-    old = {k: os.environ.get(k) for k in values}
-    os.environ.update(values)
-    try:
-        yield
-    finally:
-        for k, v in old.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
-
-
 def run(path: Path, timeout: float, home: Path, kernel: str = "python3") -> tuple[list[dict], str]:
     """Execute the notebook in a fresh kernel, cell by cell; returns the checks' log and, when a cell
     failed or ran too long, ``"cell N (id): what happened"``."""
@@ -149,7 +135,7 @@ def run(path: Path, timeout: float, home: Path, kernel: str = "python3") -> tupl
         env = {"COURSE_FAST": "1", "COURSE_CHECKS": "strict", "COURSE_CHECKS_LOG": str(log), "COURSE_HOME": str(home),
                "MPLBACKEND": "Agg"}
         failed = ""
-        with _environment(env):
+        with mock.patch.dict(os.environ, env):
             client = NotebookClient(nb, timeout=timeout, kernel_name=kernel, allow_errors=False,
                                     resources={"metadata": {"path": work}})
             with client.setup_kernel():

@@ -106,6 +106,11 @@ def class_histogram(predicted: np.ndarray, class_names) -> dict[str, float]:
 # --------------------------------------------------------------------------- lesson 05: judging samples
 
 
+def _squared_distances(block: np.ndarray, references: np.ndarray, references_sq: np.ndarray) -> np.ndarray:
+    """Squared Euclidean distances ``(len(block), len(references))`` (never below 0 by rounding)."""
+    return np.maximum(np.sum(block ** 2, axis=1)[:, None] + references_sq[None, :] - 2 * block @ references.T, 0.0)
+
+
 def nearest_neighbours(queries, references, k: int = 1, exclude_self: bool = False,
                        batch: int = 256) -> tuple[np.ndarray, np.ndarray]:
     """Euclidean distances ``(n, k)`` from each row of ``queries`` to its ``k`` nearest rows of
@@ -121,7 +126,7 @@ def nearest_neighbours(queries, references, k: int = 1, exclude_self: bool = Fal
     distances, indices = [], []
     for start in range(0, len(q), batch):
         block = q[start: start + batch]
-        sq = np.maximum(np.sum(block ** 2, axis=1)[:, None] + r_sq[None, :] - 2 * block @ r.T, 0.0)
+        sq = _squared_distances(block, r, r_sq)
         if exclude_self:
             sq[np.arange(len(block)), np.arange(start, start + len(block))] = np.inf
         idx = np.argpartition(sq, k - 1, axis=1)[:, :k]
@@ -155,8 +160,7 @@ def precision_recall(real_features, fake_features, k: int = 3) -> dict[str, floa
         hits = []
         for start in range(0, len(points), 256):
             block = points[start: start + 256]
-            d = np.sqrt(np.maximum(np.sum(block ** 2, axis=1)[:, None] + r_sq[None, :] - 2 * block @ centres.T, 0))
-            hits.append(np.any(d <= radii[None, :], axis=1))
+            hits.append(np.any(_squared_distances(block, centres, r_sq) <= radii[None, :] ** 2, axis=1))
         return float(np.mean(np.concatenate(hits)))
 
     return {"precision": inside(fake, real), "recall": inside(real, fake)}

@@ -18,8 +18,8 @@ from .. import config, data
 from ..errors import CourseError
 from ..evaluation import blur, classifier_features, score_images
 from ..io import FileLock, write_json_atomic
-from ..models.base import apply_in_batches
 from ..models.cyclegan import translate
+from ..models.vae import prior_samples
 from ..runs import load_saved_model
 from . import job_module
 from .evaluators import evaluator
@@ -37,12 +37,6 @@ def run_metrics(run) -> dict:
     return json.loads(path.read_text())
 
 
-def vae_samples(decoder, n: int, seed: int = 0) -> np.ndarray:
-    """``n`` prior samples of a VAE decoder as uint8 images (each pixel's Bernoulli mean)."""
-    z = np.random.default_rng(seed).standard_normal((n, decoder.input_shape[-1])).astype("float32")
-    return np.rint(255.0 * 0.5 * (1.0 + np.tanh(0.5 * apply_in_batches(decoder, z)))).astype(np.uint8)
-
-
 def run_images(run, n: int = SCORED, data_dir=None) -> tuple[np.ndarray, dict]:
     """What a run generates, as uint8 MNIST-shaped images, and its metrics.json."""
     run = Path(run)
@@ -52,7 +46,8 @@ def run_images(run, n: int = SCORED, data_dir=None) -> tuple[np.ndarray, dict]:
         with np.load(run / "samples.npz") as saved:
             return saved["samples"][:n], meta
     if kind == "vae":
-        return vae_samples(load_saved_model(run, "decoder.keras", "vae"), n, seed=meta.get("seed", 0)), meta
+        probabilities = prior_samples(load_saved_model(run, "decoder.keras", "vae"), n, seed=meta.get("seed", 0))
+        return np.rint(255.0 * probabilities).astype(np.uint8), meta
     if kind == "cyclegan":
         (_, _), (test_b, _) = data.load(meta["dataset"], data_dir=data_dir)
         return data.to_grey(translate(load_saved_model(run, "F_B_to_A.keras", "cyclegan"), test_b[:n])), meta

@@ -107,9 +107,9 @@ class VAE(keras.Model):
         return {"latent_dim": self.latent_dim, "beta": self.target_beta}
 
     def encode(self, x, training=False):
-        """``(mean, log_var)`` of q(z|x), in float32 (the KL and the sampling too, under mixed precision)."""
+        """``(mean, log_var)`` of q(z|x), in float32 under any precision (the encoder's last layers are float32
+        layers, and so are the KL and the sampling)."""
         mean, log_var = self.encoder(x, training=training)
-        mean, log_var = ops.cast(mean, "float32"), ops.cast(log_var, "float32")
         return mean, ops.clip(log_var, -LOG_VAR_LIMIT, LOG_VAR_LIMIT)
 
     def call(self, x, training=False):
@@ -218,8 +218,7 @@ class VAE(keras.Model):
 
     def sample(self, n: int, seed: int = 0) -> np.ndarray:
         """``n`` images from the prior as pixel probabilities in [0, 1]."""
-        z = np.random.default_rng(seed).standard_normal((n, self.latent_dim)).astype("float32")
-        return _sigmoid(apply_in_batches(self.decoder, z))
+        return prior_samples(self.decoder, n, seed)
 
 
 class KLWarmup(keras.callbacks.Callback):
@@ -273,6 +272,12 @@ def latent_codes_2d(vae: VAE, images: np.ndarray) -> tuple[np.ndarray, str]:
 def _sigmoid(logits: np.ndarray) -> np.ndarray:
     """Pixel probabilities from logits, without overflow for large negative logits."""
     return 0.5 * (1.0 + np.tanh(0.5 * np.asarray(logits, np.float64))).astype(np.float32)
+
+
+def prior_samples(decoder: keras.Model, n: int, seed: int = 0) -> np.ndarray:
+    """``n`` decodings of ``z ~ N(0, I)``: each pixel's Bernoulli mean, in [0, 1]."""
+    z = np.random.default_rng(seed).standard_normal((n, decoder.input_shape[-1])).astype("float32")
+    return _sigmoid(apply_in_batches(decoder, z))
 
 
 def latent_grid(decoder: keras.Model, n: int = 15, limit: float = 2.5) -> np.ndarray:
