@@ -10,9 +10,10 @@ A check never stops the lesson: it prints one of
 and in the last two cases hands back the course's own version, so "Run all" goes through
 (``scale_images = checks.check_scale_images(scale_images)``). :func:`scoreboard` prints
 every result of the session. The checks need no notebook path and no dataset, so they work
-the same in Jupyter, Colab, the tests and the grader (:mod:`course.grading`), which also
-reads their results (``COURSE_CHECKS_LOG``) and may ask for stricter cases
-(``COURSE_CHECKS=strict``: other shapes and values).
+the same in Jupyter, Colab and the tests. The grader (:mod:`course.grading`) runs them in its own
+process, with the stricter cases on (``COURSE_CHECKS=strict``: other shapes and values), on stand-ins
+that call the learner's functions inside the sandboxed kernel: what a kernel records here is for the
+learner only and is never read as a grade.
 """
 from __future__ import annotations
 
@@ -56,6 +57,8 @@ def strict() -> bool:
 
 
 def _record(result: Result) -> None:
+    """Keep ``result`` for :func:`scoreboard` (in the grader's own process: for the grade) and, when
+    ``COURSE_CHECKS_LOG`` names a file, append it there for the learner's own tools (never read as a grade)."""
     RESULTS[result.exercise] = result
     log = os.environ.get("COURSE_CHECKS_LOG")
     if log:

@@ -174,14 +174,25 @@ def _cmd_notebooks(args) -> int:
 
 
 def _cmd_grade(args) -> int:
-    from . import grading
+    from . import grading, sandbox
 
     if args.timeout <= 0:
         raise CourseError(f"--timeout must be positive, got {args.timeout:g}.")
-    graded = grading.grade(args.submissions, root=args.root, lesson=args.lesson, timeout=args.timeout, out=args.out)
+    if args.memory <= 0:
+        raise CourseError(f"--memory must be positive, got {args.memory:g}.")
+    limits = sandbox.Limits(memory_bytes=int(args.memory * (1 << 30)))
+    warning = ("WARNING: --no-sandbox: the students' code runs with your rights, your network and your files; "
+               "the CSV records it.")
+    if args.no_sandbox:
+        print(warning, file=sys.stderr)
+    graded = grading.grade(args.submissions, root=args.root, lesson=args.lesson, timeout=args.timeout, out=args.out,
+                           sandboxed=not args.no_sandbox, limits=limits,
+                           progress=lambda sub: print(grading.line(sub), file=sys.stderr, flush=True))
     print(grading.summary(graded))
     if args.out:
         print(f"\nWrote {args.out}: one row per submission and exercise.")
+    if args.no_sandbox:
+        print(warning, file=sys.stderr)
     return 0
 
 
@@ -223,7 +234,13 @@ def parser() -> argparse.ArgumentParser:
     gr = sub.add_parser("grade", help="run a folder of submitted student notebooks and report each exercise")
     gr.add_argument("submissions", help="folder of submitted .ipynb files (searched recursively)")
     gr.add_argument("--lesson", help="the lesson they all are, e.g. 02 (default: from each file's name or cells)")
-    gr.add_argument("--timeout", type=float, default=600, help="seconds a cell may run before it is stopped (600)")
+    gr.add_argument("--timeout", type=float, default=1800,
+                    help="seconds one submission's cells may run in all before it is stopped (1800)")
+    gr.add_argument("--memory", type=float, default=6, help="GiB of address space each process of a submission may "
+                                                             "use (6)")
+    gr.add_argument("--no-sandbox", action="store_true",
+                    help="run submissions without the bubblewrap sandbox, with your rights (warned, and recorded in "
+                         "the CSV)")
     gr.add_argument("--out", help="write one row per submission and exercise to this CSV file")
     gr.add_argument("--root", help="the course the notebooks were handed out from (default: this checkout)")
     gr.set_defaults(func=_cmd_grade)
