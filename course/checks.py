@@ -127,10 +127,10 @@ def _scalar(x) -> float:
 # --------------------------------------------------------------------------- lesson 00
 
 
-def _regression_case(seed: int):
+def _regression_case(seed: int, n: int = 60, features: int = 2):
     rng = np.random.default_rng(seed)
-    x = rng.normal(4.0, 1.0, (60, 2))  # far from the origin, so that the intercept matters (F1)
-    y = x @ np.array([1.5, -2.0]) + 7.0 + rng.normal(0, 0.05, 60)
+    x = rng.normal(4.0, 1.0, (n, features))  # far from the origin, so that the intercept matters (F1)
+    y = x @ rng.uniform(-2.5, 2.5, features) + rng.uniform(5.0, 9.0) + rng.normal(0, 0.05, n)
     return x, y
 
 
@@ -138,46 +138,70 @@ def check_linear_regression(fit):
     """Exercise 00.1: ``fit(x, y) -> (w, b)``, the least-squares slopes and intercept together (F1)."""
 
     def test():
-        for seed in (0, 1, 2) if strict() else (0,):
-            x, y = _regression_case(seed)
-            w, b = fit(x, y)
-            w, b = _array(w).reshape(-1), _scalar(b)
+        for seed, n, d in ((0, 60, 2), (1, 40, 3), (2, 25, 1)) if strict() else ((0, 60, 2),):
+            x, y = _regression_case(seed, n, d)
+            w, b = fit(x.copy(), y.copy())
+            w, b = _array(w).reshape(-1), _array(b).reshape(-1)
             w_ref, b_ref = foundations.linear_regression(x, y)
-            if w.shape != w_ref.shape:
-                raise Wrong(f"w has {w.size} numbers for {x.shape[1]} features", "one slope per feature; b apart.")
+            if b.size == d and w.size == 1 and d > 1:
+                raise Wrong("(w, b) come back the wrong way round: b has one number per feature",
+                            "return the slopes first and the intercept second: theta[1:], theta[0].")
+            if w.size == d + 1:
+                raise Wrong(f"w has {w.size} numbers for {d} features: the intercept is still in it",
+                            "theta = (b, w): return theta[1:] as w and theta[0] as b.")
+            if w.size != d:
+                raise Wrong(f"w has {w.size} numbers for {d} features", "one slope per feature; b apart.")
+            if b.size != 1:
+                raise Wrong(f"b has {b.size} numbers, expected one", "the intercept is a single number: theta[0].")
+            b = float(b[0])
             if not (np.allclose(w, w_ref, atol=1e-4) and abs(b - b_ref) < 1e-3):
                 through_origin = np.linalg.lstsq(x, y, rcond=None)[0]
                 if np.allclose(w, through_origin, atol=1e-3):
                     raise Wrong("the slopes are those of a line through the origin",
                                 "put a column of ones in front of x and solve for the intercept and the slopes "
                                 "together; an intercept from the residuals afterwards is not least squares.")
+                if np.allclose(w, w_ref[::-1], atol=1e-4) and d > 1:
+                    raise Wrong("the slopes are in the wrong order", "one slope per column of x, in x's order.")
                 raise Wrong(f"w = {np.round(w, 3)}, b = {b:.3f}; least squares gives w = {np.round(w_ref, 3)}, "
-                            f"b = {b_ref:.3f}", "solve the normal equations (X^T X) theta = X^T y with X = [1, x].")
+                            f"b = {b_ref:.3f}", "solve the normal equations (X^T X) theta = X^T y with X = [1, x], "
+                            "exactly (np.linalg.solve), without a penalty or a fixed number of features.")
         return "intercept and slopes solved together, as numpy.linalg.lstsq on [1, x]."
 
     return _run("00.1", "linear regression with an intercept", test, fit, foundations.linear_regression)
 
 
 def check_logistic_gradient(gradient):
-    """Exercise 00.2: ``gradient(w, b, x, y) -> (dw, db)`` of the mean cross-entropy from logits (F2)."""
+    """Exercise 00.2: ``gradient(w, b, x, y) -> (dw, db)`` of the mean cross-entropy from logits (F2);
+    ``dw`` has the shape of ``w``, so that ``w - lr * dw`` does not broadcast."""
 
     def test():
         rng = np.random.default_rng(5)
-        for n, d in ((40, 3), (7, 1)) if strict() else ((40, 3),):
+        for n, d in ((40, 3), (7, 1), (25, 4)) if strict() else ((40, 3),):
             x = rng.normal(size=(n, d))
             y = (rng.uniform(size=(n, 1)) < 0.5).astype("float64")
             w, b = rng.normal(size=(d, 1)), np.array([0.2])
-            dw, db = gradient(w, b, x, y)
+            dw, db = gradient(w.copy(), b.copy(), x.copy(), y.copy())
             dw, db = _array(dw), _array(db).reshape(-1)
             ref_w, ref_b = foundations.logistic_gradient(w, b, x, y)
             if dw.size != d:
                 raise Wrong(f"dw has shape {dw.shape}, expected ({d}, 1)",
                             "keep p and y both (n, 1): (n, 1) - (n,) broadcasts to (n, n).")
+            if dw.shape != w.shape:
+                raise Wrong(f"dw has shape {dw.shape} but w has shape {w.shape}: w - lr * dw would broadcast "
+                            f"to {np.broadcast_shapes(w.shape, dw.shape)}",
+                            "a gradient has its variable's shape: keep dw (d, 1), as X^T (p - y) / n gives it.")
+            if db.size != 1:
+                raise Wrong(f"db has {db.size} numbers, expected one", "db = mean(p - y): one number for one bias.")
             p = 1 / (1 + np.exp(-(x @ w + b)))
-            if np.allclose(dw.reshape(-1), (x.T @ ((p - y) * p * (1 - p)) / n).reshape(-1), atol=1e-6):
+            if np.allclose(dw, x.T @ ((p - y) * p * (1 - p)) / n, atol=1e-6):
                 raise Wrong("this is the gradient of the mean squared error through the sigmoid",
                             "use the cross-entropy: its gradient is X^T (p - y) / n.")
-            if not (np.allclose(dw.reshape(-1), ref_w.reshape(-1), atol=1e-6) and np.allclose(db, ref_b, atol=1e-6)):
+            if np.allclose(dw, -ref_w, atol=1e-6):
+                raise Wrong("dw points the wrong way (y - p instead of p - y)",
+                            "the gradient of the loss is X^T (p - y) / n; descent then subtracts it.")
+            if np.allclose(dw, ref_w * n, atol=1e-6) and n > 1:
+                raise Wrong("dw is summed over the examples", "divide by n: the loss is a mean.")
+            if not (np.allclose(dw, ref_w, atol=1e-6) and np.allclose(db, ref_b, atol=1e-6)):
                 raise Wrong("the gradient differs from automatic differentiation's",
                             "dw = X^T (sigmoid(Xw + b) - y) / n and db = mean(sigmoid(Xw + b) - y).")
         return "X^T (p - y) / n, as automatic differentiation gives."
@@ -186,34 +210,91 @@ def check_logistic_gradient(gradient):
 
 
 def check_flatten_images(flatten):
-    """Exercise 00.3: ``flatten(images, image_shape=None)``: rows in [0, 1]; other shapes refused (F3)."""
+    """Exercise 00.3: ``flatten(images, image_shape=None)``: rows ``(N, height * width)`` of pixel / 255; with
+    ``image_shape``, images of that shape are accepted and images of any other shape refused (F3)."""
+
+    def refused(images, image_shape) -> bool:
+        try:
+            flatten(images, image_shape=image_shape)
+        except Exception:  # noqa: BLE001 -- any clear refusal will do
+            return True
+        return False
 
     def test():
-        images = np.random.default_rng(0).integers(0, 256, (5, 28, 28)).astype(np.uint8)
-        rows = _array(flatten(images))
-        if rows.shape != (5, 784):
-            raise Wrong(f"rows have shape {rows.shape}, expected (5, 784)", "one row per image: reshape(len(x), -1).")
-        if not np.allclose(rows, images.reshape(5, -1) / 255.0, atol=1e-6):
-            raise Wrong("the values are not pixel / 255", "divide uint8 pixels by 255.")
-        try:
-            flatten(images[:, :14, :14], image_shape=(28, 28))
-        except Exception:  # noqa: BLE001 -- any clear refusal will do
-            return "rows of pixel / 255; images of another shape are refused."
-        raise Wrong("images of shape (14, 14) were accepted for a PCA fitted on (28, 28)",
-                    "compare images.shape[1:] with image_shape and raise an error naming both.")
+        rng = np.random.default_rng(0)
+        cases = [((5, 28, 28), (4, 14, 14), (56, 14))]  # (fitted batch, smaller images, same pixel count)
+        if strict():
+            cases.append(((3, 20, 24), (6, 12, 10), (24, 20)))
+        for fitted, small, reshaped in cases:
+            images = rng.integers(0, 200, fitted).astype(np.uint8)  # no white pixel: / 255, not / max
+            pixels = int(np.prod(fitted[1:]))
+            rows = _array(flatten(images.copy()))
+            if rows.shape != (fitted[0], pixels):
+                raise Wrong(f"{fitted[0]} images {fitted[1:]} gave rows of shape {rows.shape}, expected "
+                            f"{(fitted[0], pixels)}", "one row per image: images.reshape(len(images), -1).")
+            if np.allclose(rows, images.reshape(len(images), -1) / images.max(), atol=1e-6):
+                raise Wrong("the pixels are divided by the batch's brightest pixel",
+                            "divide by 255, the largest possible value, whatever the batch holds.")
+            expected = images.reshape(len(images), -1) / 255.0
+            if not np.allclose(rows, expected, atol=1e-6):
+                raise Wrong("the values are not pixel / 255 in the images' own pixel order",
+                            "images.reshape(len(images), -1) / 255: no transpose, no other scale.")
+            smaller = rng.integers(0, 256, small).astype(np.uint8)
+            rows = _array(flatten(smaller.copy()))
+            if rows.shape != (small[0], int(np.prod(small[1:]))):
+                raise Wrong(f"{small[0]} images {small[1:]} gave rows of shape {rows.shape}, expected "
+                            f"{(small[0], int(np.prod(small[1:])))}",
+                            "do not hard-code 784: reshape(len(images), -1) keeps one row per image.")
+            try:
+                same = _array(flatten(images.copy(), image_shape=fitted[1:]))
+            except Exception as err:  # noqa: BLE001
+                raise Wrong(f"images {fitted[1:]} were refused for image_shape={fitted[1:]} "
+                            f"({type(err).__name__}: {str(err)[:120]})",
+                            "compare the image shape, images.shape[1:], with image_shape (not the batch size), and "
+                            "refuse only when they differ.") from None
+            if not np.allclose(same, expected, atol=1e-6):
+                raise Wrong("with image_shape given the rows differ from the rows without it",
+                            "image_shape only decides whether to refuse; flatten the same way.")
+            if not refused(smaller, fitted[1:]):
+                raise Wrong(f"images {small[1:]} were accepted for a PCA fitted on {fitted[1:]}",
+                            "compare images.shape[1:] with image_shape and raise an error naming both.")
+            if not refused(images.reshape(len(images), *reshaped), fitted[1:]):
+                raise Wrong(f"images {reshaped} were accepted for a PCA fitted on {fitted[1:]}: the same number of "
+                            "pixels, but not the same images",
+                            "compare the shapes themselves, images.shape[1:] with image_shape, not the pixel count.")
+        return "rows of pixel / 255; images of the fitted shape are accepted, of any other shape refused."
 
     return _run("00.3", "flatten images for PCA", test, flatten, foundations.flatten_images)
 
 
 def check_hide_labels(hide):
-    """Exercise 00.4: ``hide(labels, labelled, seed=0)``: all but ``labelled`` labels become -1 (F4)."""
+    """Exercise 00.4: ``hide(labels, labelled, seed=0)``: a copy of integer labels (MNIST's are uint8) in which all
+    but ``labelled`` of them, spread over the classes as evenly as possible, become -1 (F4)."""
 
     def test():
-        labels = np.repeat(np.arange(4), 10)
-        for labelled in (8, 3) if strict() else (8,):
-            out = _array(hide(labels, labelled, seed=0))
+        cases = [(np.repeat(np.arange(4), 10).astype(np.uint8), 8), (np.repeat(np.arange(4), 10).astype(np.uint8), 6)]
+        if strict():
+            shuffled = np.random.default_rng(7).permutation(np.repeat(np.arange(10), 7)).astype(np.uint8)
+            cases += [(shuffled, 3), (shuffled, 25), (np.repeat(np.arange(3), 9).astype(np.int64), 7)]
+        for labels, labelled in cases:
+            given = labels.copy()
+            try:
+                out = _array(hide(given, labelled, seed=0))
+            except OverflowError:
+                raise Wrong(f"-1 does not fit in the labels' dtype ({labels.dtype}, as MNIST's labels are)",
+                            "build the result in a signed integer array: np.full(len(labels), -1), then copy the "
+                            "kept labels into it.") from None
+            if not np.array_equal(given, labels):
+                raise Wrong("the labels passed in were changed", "work on a new array and return it; the lesson "
+                            "still needs every true label to measure the accuracy.")
             if out.shape != labels.shape:
                 raise Wrong(f"{out.size} labels for {labels.size} points", "one label per point, -1 when hidden.")
+            if not np.issubdtype(out.dtype, np.integer):
+                raise Wrong(f"the labels come back as {out.dtype}",
+                            "label propagation classifies: keep integer classes, and -1 for the hidden ones.")
+            if np.issubdtype(out.dtype, np.unsignedinteger):
+                raise Wrong(f"the labels come back as {out.dtype}, which cannot hold -1 (it wraps round to "
+                            f"{np.iinfo(out.dtype).max})", "use a signed integer array: np.full(len(labels), -1).")
             kept = out != -1
             if kept.sum() != labelled:
                 marks = sorted(set(out[~kept].tolist()) | set(out.tolist()))[:5]
@@ -221,7 +302,15 @@ def check_hide_labels(hide):
                             "mark every other point -1: scikit-learn reads -1 as unlabelled, 0 is a class.")
             if not np.array_equal(out[kept], labels[kept]):
                 raise Wrong("some kept labels were changed", "keep the labelled points' own classes.")
-        return "-1 for every unlabelled point, the rest as they were."
+            counts = np.array([np.sum(labels[kept] == c) for c in np.unique(labels)])
+            if counts.max() - counts.min() > 1:
+                raise Wrong(f"the {labelled} kept labels are not spread over the classes: {counts.tolist()} per class",
+                            "take the classes in turn (np.unique(labels)), a random point of each, so that every "
+                            "class keeps about labelled / classes labels; the first few points may all be one class.")
+            if not np.array_equal(_array(hide(labels.copy(), labelled, seed=0)), out):
+                raise Wrong("the same seed gave other labels on a second call",
+                            "draw with np.random.default_rng(seed), not with the global random state.")
+        return "-1 for every hidden point, the kept labels spread over the classes, the input left alone."
 
     return _run("00.4", "mark the unlabelled points", test, hide, foundations.hide_labels)
 
@@ -273,6 +362,26 @@ def _small_cnn(input_shape, num_classes):
     return cnn.build_classifier(tuple(input_shape), num_classes, widths=(16, 32), convs=(1, 1), dropout=0.0)
 
 
+def _output_activation(model) -> str:
+    """The name of the squashing function the model applies last (a layer's activation, an activation
+    layer or a ``keras.ops`` call on the output); "" when the outputs are left as they are."""
+    try:
+        last = model.outputs[0]._keras_history.operation
+    except (AttributeError, IndexError, TypeError, ValueError):
+        last = model.layers[-1] if model.layers else None
+    kinds = {layers.Softmax: "softmax", layers.ReLU: "relu", layers.ELU: "elu", layers.LeakyReLU: "leaky_relu"}
+    for kind, name in kinds.items():
+        if isinstance(last, kind):
+            return name
+    if hasattr(last, "activation"):
+        name = getattr(last.activation, "__name__", "") if last.activation is not None else ""
+    else:
+        name = type(last).__name__.lower()
+    squashing = ("softmax", "sigmoid", "relu", "relu6", "tanh", "elu", "selu", "gelu", "silu", "softplus",
+                 "leaky_relu", "hard_sigmoid", "exp", "abs", "square")
+    return name if name in squashing else ""
+
+
 def check_classifier(build_fn):
     """Exercise 01.2: ``build_fn(input_shape, num_classes)`` returns a conv net that outputs logits."""
 
@@ -294,11 +403,21 @@ def check_classifier(build_fn):
                             "build the Input from the input_shape argument.")
             if not any(isinstance(layer, layers.Conv2D) for layer in model._flatten_layers()):
                 raise Wrong("the model has no Conv2D layer", "a CNN starts with convolutions: layers.Conv2D(16, 3, ...).")
-            x = np.random.default_rng(0).random((4, *shape)).astype("float32")
+            squashed = _output_activation(model)
+            if squashed:
+                what = "probabilities" if squashed == "softmax" else f"squashed by {squashed}"
+                raise Wrong(f"the last layer applies {squashed}: the outputs are {what}, not logits",
+                            "end with layers.Dense(num_classes) and no activation: logits are any real numbers, "
+                            "and the loss (from_logits=True) applies the softmax itself.")
+            x = np.random.default_rng(0).random((8, *shape)).astype("float32")
             out = _array(model(x, training=False))
             if np.all(out >= 0) and np.allclose(out.sum(axis=1), 1.0, atol=1e-4):
                 raise Wrong("the outputs are probabilities (each row sums to 1)",
                             "leave the last Dense layer without softmax: the loss takes logits (from_logits=True).")
+            if np.all(out >= 0) and np.any(out == 0) and np.any(out > 0):
+                raise Wrong(f"{np.sum(out == 0)} of the {out.size} outputs on random images are exactly 0 and none is "
+                            "negative: a relu squashes the logits", "end with layers.Dense(num_classes) and no "
+                            "activation: a logit is any real number, negative for an unlikely class.")
         return f"a conv net that outputs one logit per class ({model.count_params():,} parameters for the last case)."
 
     return _run("01.2", "your own small CNN", test, build_fn, _small_cnn)
@@ -308,31 +427,39 @@ def check_loss(make_loss):
     """Exercise 01.3: ``make_loss()`` returns the loss for integer labels and logits (erratum C2)."""
 
     def test():
-        labels = np.array([2, 0, 1], dtype=np.int64)
-        logits = np.array([[1.0, 2.0, 3.0], [2.0, -1.0, 0.5], [0.0, 4.0, -2.0]], dtype=np.float32)
-        log_softmax = logits - np.log(np.exp(logits).sum(axis=1, keepdims=True))
-        expected = float(-log_softmax[np.arange(3), labels].mean())
+        cases = [(np.array([2, 0, 1], dtype=np.int64),
+                  np.array([[1.0, 2.0, 3.0], [2.0, -1.0, 0.5], [0.0, 4.0, -2.0]], dtype=np.float32))]
+        if strict():
+            rng = np.random.default_rng(11)
+            cases.append((rng.integers(0, 10, 6).astype(np.uint8), (rng.normal(size=(6, 10)) * 3).astype(np.float32)))
         loss = make_loss()
         if isinstance(loss, str):
             raise Wrong(f"got the string {loss!r}", "return the loss object, e.g. keras.losses.SomeLoss(...).")
         if isinstance(loss, keras.losses.CategoricalCrossentropy):
             raise Wrong("categorical cross-entropy expects one-hot labels, these are integers 0..9",
                         "integer labels need the *sparse* categorical cross-entropy (erratum C2).")
-        try:
-            value = _scalar(loss(labels, logits))
-        except Wrong:
-            raise
-        except Exception as err:
-            raise Wrong(f"the loss fails on integer labels and logits ({type(err).__name__})",
-                        "integer labels need the *sparse* categorical cross-entropy.") from None
-        probabilities = np.exp(log_softmax)
-        if abs(value - float(-np.log(probabilities[np.arange(3), labels] / probabilities.sum(1)).mean())) < 1e-4 \
-                and abs(value - expected) > 1e-4:
-            raise Wrong("the loss treats the logits as probabilities", "pass from_logits=True: the model outputs logits.")
-        if abs(value - expected) > 1e-4:
-            raise Wrong(f"on a hand-made case the loss is {value:.4f}, expected {expected:.4f}",
-                        "SparseCategoricalCrossentropy(from_logits=True): the model outputs logits, not probabilities.")
-        return f"sparse categorical cross-entropy on logits ({value:.4f} on the hand-made case)."
+        for labels, logits in cases:
+            n = len(labels)
+            log_softmax = logits - np.log(np.exp(logits).sum(axis=1, keepdims=True))
+            expected = float(-log_softmax[np.arange(n), labels].mean())
+            try:
+                value = _scalar(loss(labels, logits))
+            except Wrong:
+                raise
+            except Exception as err:
+                raise Wrong(f"the loss fails on integer labels and logits ({type(err).__name__})",
+                            "integer labels need the *sparse* categorical cross-entropy.") from None
+            as_probabilities = _scalar(ops.mean(ops.sparse_categorical_crossentropy(labels, logits, from_logits=False)))
+            if abs(value - as_probabilities) < 1e-4 and abs(value - expected) > 1e-4:
+                raise Wrong("the loss treats the logits as probabilities", "pass from_logits=True: the model outputs "
+                            "logits.")
+            if abs(value - n * expected) < 1e-3 * n and n > 1:
+                raise Wrong("the loss is summed over the batch", "keep the default reduction: the mean over the batch.")
+            if abs(value - expected) > 1e-4:
+                raise Wrong(f"on a hand-made case the loss is {value:.4f}, expected {expected:.4f}",
+                            "SparseCategoricalCrossentropy(from_logits=True): the model outputs logits, not "
+                            "probabilities.")
+        return f"sparse categorical cross-entropy on logits ({value:.4f} on the last case)."
 
     return _run("01.3", "choose the loss", test, make_loss,
                 lambda: keras.losses.SparseCategoricalCrossentropy(from_logits=True))
@@ -351,6 +478,8 @@ def check_accuracy_from_logits(accuracy_fn):
         value = float(accuracy_fn(logits, labels))
         if abs(value - 3) < 1e-6:
             raise Wrong("got 3, a count", "divide by the number of rows: the accuracy is a fraction (np.mean).")
+        if abs(value - 75) < 1e-6:
+            raise Wrong("got 75, a percentage", "return the fraction, 0.75; format it as a percentage when printing.")
         if abs(value - 0.75) > 1e-6:
             raise Wrong(f"got {value}, expected 0.75 (3 of 4 rows right)",
                         "compare np.argmax(logits, axis=1) (one class per row) with the labels and take the mean.")
@@ -373,33 +502,54 @@ def _logit_cases(n=6, seed=0):
 
 
 def check_discriminator_loss(d_loss_fn):
-    """Exercise 02.1: D's loss from logits: real -> 1, fake -> 0 (errata G6, G7)."""
+    """Exercise 02.1: D's loss from logits: real -> 1, fake -> 0 (errata G6, G7). Either form is right: the mean
+    over the real logits plus the mean over the fake ones (tensorflow/docs), or one mean over the joined batch
+    (keras.io), half of it for halves of one size (a constant factor changes the logged value, not Adam's steps)."""
 
     def test():
-        for seed in (0, 1) if strict() else (0,):
-            real, fake = _logit_cases(seed=seed)
-            expected = _scalar(losses.discriminator_loss(real, fake))
+        forms = None
+        for n, seed in ((6, 0), (10, 1)) if strict() else ((6, 0),):
+            real, fake = _logit_cases(n=n, seed=seed)
             value = _scalar(d_loss_fn(real, fake))
-            if abs(value - expected) < 1e-4:
-                continue
             sp = lambda t: np.log1p(np.exp(t))  # noqa: E731 - softplus in NumPy
-            if abs(value - _scalar(losses.discriminator_loss(fake, real))) < 1e-4:
-                raise Wrong("real and fake are swapped", "real images are labelled 1 and generated ones 0.")
-            if abs(value + expected) < 1e-4:
-                raise Wrong("the sign is flipped: this is the quantity D maximises",
-                            "D *minimises* the binary cross-entropy: return it, not its negative (G7).")
-            if abs(value - (sp(-real).mean() + sp(-fake).mean())) < 1e-4:
-                raise Wrong("the fakes are labelled real", "D's loss labels generated images 0: softplus(fake_logits).")
-            if abs(value - expected / 2) < 1e-4:
-                raise Wrong("got half the loss", "the sum of the two terms, each averaged over its batch.")
             bce = keras.losses.BinaryCrossentropy()
-            probabilities_used = _scalar(bce(np.ones_like(real), real)) + _scalar(bce(np.zeros_like(fake), fake))
-            if abs(value - probabilities_used) < 1e-3:
+            summed = {  # each labelling, as the sum of the two halves' means
+                "right": sp(-real).mean() + sp(fake).mean(),
+                "swapped": sp(real).mean() + sp(-fake).mean(),
+                "fakes real": sp(-real).mean() + sp(-fake).mean(),
+                "probabilities": _scalar(bce(np.ones_like(real), real)) + _scalar(bce(np.zeros_like(fake), fake)),
+            }
+            # the sum of the means, or one mean over the joined batch (half the sum: the halves are the same size)
+            found = [(name, scale) for name, total in summed.items() for scale in (1.0, 0.5)
+                     if abs(value - scale * total) < 1e-4 * max(1.0, abs(total))]
+            if ("right", 1.0) in found or ("right", 0.5) in found:
+                scale = 1.0 if ("right", 1.0) in found else 0.5
+                if forms is not None and forms != scale:
+                    raise Wrong("the two test batches got two different forms of the loss",
+                                "one formula for every batch.")
+                forms = scale
+                continue
+            names = {name for name, _ in found}
+            if "swapped" in names:
+                raise Wrong("real and fake are swapped", "real images are labelled 1 and generated ones 0.")
+            if "fakes real" in names:
+                raise Wrong("the fakes are labelled real (G6)",
+                            "D's loss labels generated images 0: softplus(fake_logits).")
+            if "probabilities" in names:
                 raise Wrong("the logits were read as probabilities", "BinaryCrossentropy(from_logits=True).")
-            raise Wrong(f"got {value:.4f}, expected {expected:.4f}",
-                        "mean of softplus(-real_logits) plus mean of softplus(fake_logits), or two "
-                        "BinaryCrossentropy(from_logits=True) terms.")
-        return "D's loss labels real images 1 and generated ones 0, from logits."
+            for total in (summed["right"], 0.5 * summed["right"]):
+                if abs(value + total) < 1e-4:
+                    raise Wrong("the sign is flipped: this is the quantity D maximises",
+                                "D *minimises* the binary cross-entropy: return it, not its negative (G7).")
+                if abs(value - n * total) < 1e-3 * n:
+                    raise Wrong("the loss is summed over the batch", "average over the batch: ops.mean, not ops.sum.")
+            raise Wrong(f"got {value:.4f}, expected {summed['right']:.4f} (the sum of the two means) or "
+                        f"{summed['right'] / 2:.4f} (one mean over the joined batch)",
+                        "mean of softplus(-real_logits) plus mean of softplus(fake_logits), or "
+                        "BinaryCrossentropy(from_logits=True) on the real logits labelled 1 and the fake ones "
+                        "labelled 0, joined.")
+        form = "the sum of the two means" if forms == 1.0 else "one mean over the joined batch"
+        return f"D's loss labels real images 1 and generated ones 0, from logits ({form})."
 
     return _run("02.1", "the discriminator's loss", test, d_loss_fn, losses.discriminator_loss)
 
@@ -408,24 +558,30 @@ def check_generator_loss(g_loss_fn):
     """Exercise 02.2: the non-saturating generator loss ``-E log sigmoid(D(G(z)))`` (G7)."""
 
     def test():
-        _, fake = _logit_cases()
-        expected = _scalar(losses.generator_loss(fake, "non_saturating"))
-        try:
-            value = _scalar(g_loss_fn(fake))
-        except TypeError:
-            raise Wrong("the function wants real logits too",
-                        "G never sees real data: its loss needs only D's logits on fakes (G7).") from None
-        minimax = _scalar(losses.generator_loss(fake, "minimax"))
-        if abs(value - minimax) < 1e-4:
-            raise Wrong("that is the minimax (saturating) loss", "the non-saturating loss is mean(softplus(-fake_logits)).")
-        if abs(value + minimax) < 1e-4:
-            raise Wrong("that labels the fakes 0: G would be trained to look fake",
-                        "G labels its fakes 1 (real): mean(softplus(-fake_logits)).")
-        if abs(value + expected) < 1e-4:
-            raise Wrong("the sign is flipped", "G minimises -log sigmoid(D(G(z))) = softplus(-logit).")
-        if abs(value - expected) > 1e-4:
-            raise Wrong(f"got {value:.4f}, expected {expected:.4f}",
-                        "BinaryCrossentropy(from_logits=True)(ones, fake_logits), or mean(softplus(-fake_logits)).")
+        for n, seed in ((6, 0), (9, 2)) if strict() else ((6, 0),):
+            _, fake = _logit_cases(n=n, seed=seed)
+            expected = _scalar(losses.generator_loss(fake, "non_saturating"))
+            try:
+                value = _scalar(g_loss_fn(fake))
+            except TypeError:
+                raise Wrong("the function wants real logits too",
+                            "G never sees real data: its loss needs only D's logits on fakes (G7).") from None
+            minimax = _scalar(losses.generator_loss(fake, "minimax"))
+            if abs(value - minimax) < 1e-4:
+                raise Wrong("that is the minimax (saturating) loss",
+                            "the non-saturating loss is mean(softplus(-fake_logits)).")
+            if abs(value + minimax) < 1e-4:
+                raise Wrong("that labels the fakes 0: G would be trained to look fake",
+                            "G labels its fakes 1 (real): mean(softplus(-fake_logits)).")
+            if abs(value + expected) < 1e-4:
+                raise Wrong("the sign is flipped", "G minimises -log sigmoid(D(G(z))) = softplus(-logit).")
+            if abs(value - _scalar(keras.losses.BinaryCrossentropy()(np.ones_like(fake), fake))) < 1e-4:
+                raise Wrong("the logits were read as probabilities", "BinaryCrossentropy(from_logits=True).")
+            if abs(value - n * expected) < 1e-3 * n:
+                raise Wrong("the loss is summed over the batch", "average over the batch: ops.mean, not ops.sum.")
+            if abs(value - expected) > 1e-4:
+                raise Wrong(f"got {value:.4f}, expected {expected:.4f}",
+                            "BinaryCrossentropy(from_logits=True)(ones, fake_logits), or mean(softplus(-fake_logits)).")
         return "the non-saturating generator loss, from logits."
 
     return _run("02.2", "the non-saturating generator loss", test, g_loss_fn, lambda f: losses.generator_loss(f))
@@ -461,55 +617,76 @@ def _generator_gradient(gan, z, kind):
     return np.concatenate([_array(g).ravel() for g in grads])
 
 
+def _generator_update(gan, batch_size):
+    """The course's version of exercise 02.3: one update of G through D, on any backend."""
+    z = gan.noise(batch_size)
+    g_vars = gan.generator.trainable_variables
+
+    def loss():
+        return losses.generator_loss(gan.discriminator(gan.generator(z, training=True), training=True))
+
+    _, grads = backend.value_and_grad(loss, g_vars)
+    gan.g_optimizer.apply(grads, g_vars)
+
+
 def check_generator_update(update_fn):
     """Exercise 02.3: ``update_fn(gan, batch_size)`` updates G through D, on the non-saturating loss,
     with both networks in training mode, and leaves D alone (errata G3, G5, G7)."""
 
     def test():
-        gan, z, drawn = _update_case()
-        flat = lambda variables: np.concatenate([_array(v).ravel() for v in variables])  # noqa: E731
-        g_before, d_before = flat(gan.generator.trainable_variables), flat(gan.discriminator.weights)
-        bn_before = flat(gan.generator.non_trainable_variables)
-        ns, minimax = _generator_gradient(gan, z, "non_saturating"), _generator_gradient(gan, z, "minimax")
-        d_steps, g_steps = int(_array(gan.d_optimizer.iterations)), int(_array(gan.g_optimizer.iterations))
-        try:
-            update_fn(gan, 8)
-        except ValueError as err:
-            if "Unknown variable" not in str(err):
-                raise
-            raise Wrong("an optimizer was handed variables it does not own (the discriminator's?)",
-                        "gan.g_optimizer updates gan.generator.trainable_variables only (G3, G5).") from None
-        if not drawn:
-            raise Wrong("no noise was drawn with gan.noise", "start from z = gan.noise(batch_size).")
-        if not np.array_equal(d_before, flat(gan.discriminator.weights)) or \
-                int(_array(gan.d_optimizer.iterations)) != d_steps:
-            raise Wrong("the discriminator's weights or optimizer changed",
-                        "apply gradients to gan.generator.trainable_variables only, with gan.g_optimizer (G3, G5).")
-        step = flat(gan.generator.trainable_variables) - g_before
-        if not np.any(step):
-            raise Wrong("the generator did not change", "take the gradient of G's loss with respect to "
-                        "gan.generator.trainable_variables and apply it with gan.g_optimizer.")
-        if int(_array(gan.g_optimizer.iterations)) != g_steps + 1:
-            raise Wrong("G was not updated once by gan.g_optimizer", "one apply_gradients call with gan.g_optimizer.")
-        if np.array_equal(bn_before, flat(gan.generator.non_trainable_variables)):
-            raise Wrong("G's BatchNorm statistics did not move: G ran in inference mode",
-                        "call gan.generator(z, training=True) (and D with training=True), as in a train step.")
-        lr = 0.1
-        expected = -lr * ns
-        cosine = float(step @ expected / (np.linalg.norm(step) * np.linalg.norm(expected) + 1e-12))
-        if cosine < -0.9:
-            raise Wrong("G moved against its gradient: the loss's sign is flipped",
-                        "minimise mean(softplus(-fake_logits)); do not negate it.")
-        if np.allclose(step, -lr * minimax, rtol=1e-2, atol=1e-7):
-            raise Wrong("that is the minimax loss: where D confidently rejects the fakes its gradient is about "
-                        f"{np.linalg.norm(minimax) / np.linalg.norm(ns):.0%} of the non-saturating loss's",
-                        "use the non-saturating loss, mean(softplus(-fake_logits)) (G7).")
-        if not np.allclose(step, expected, rtol=1e-2, atol=1e-6):
-            raise Wrong(f"G's step differs from the gradient of the non-saturating loss (cosine {cosine:.2f})",
-                        "the loss on D's logits for G's images, one gradient over G's variables, applied once.")
+        for seed, batch_size in ((0, 8), (1, 5)) if strict() else ((0, 8),):
+            gan, z, drawn = _update_case(seed)
+            z = z[:batch_size]
+            flat = lambda variables: np.concatenate([_array(v).ravel() for v in variables])  # noqa: E731
+            g_before, d_before = flat(gan.generator.trainable_variables), flat(gan.discriminator.weights)
+            bn_before = flat(gan.generator.non_trainable_variables)
+            d_trainable = len(gan.discriminator.trainable_variables)
+            ns, minimax = _generator_gradient(gan, z, "non_saturating"), _generator_gradient(gan, z, "minimax")
+            d_steps, g_steps = int(_array(gan.d_optimizer.iterations)), int(_array(gan.g_optimizer.iterations))
+            try:
+                update_fn(gan, batch_size)
+            except ValueError as err:
+                if "Unknown variable" not in str(err):
+                    raise
+                raise Wrong("an optimizer was handed variables it does not own (the discriminator's?)",
+                            "gan.g_optimizer updates gan.generator.trainable_variables only (G3, G5).") from None
+            if not gan.discriminator.trainable or len(gan.discriminator.trainable_variables) != d_trainable:
+                raise Wrong("the discriminator was left frozen (trainable = False): its own next update would train "
+                            "nothing", "leave D.trainable alone and take the gradient over "
+                            "gan.generator.trainable_variables only (G5).")
+            if drawn != [batch_size]:
+                raise Wrong(f"noise was drawn with gan.noise {len(drawn)} times (batch sizes {drawn}), expected "
+                            f"once, for {batch_size}", "start from z = gan.noise(batch_size).")
+            if not np.array_equal(d_before, flat(gan.discriminator.weights)) or \
+                    int(_array(gan.d_optimizer.iterations)) != d_steps:
+                raise Wrong("the discriminator's weights or optimizer changed",
+                            "apply gradients to gan.generator.trainable_variables only, with gan.g_optimizer (G3, G5).")
+            step = flat(gan.generator.trainable_variables) - g_before
+            if not np.any(step):
+                raise Wrong("the generator did not change", "take the gradient of G's loss with respect to "
+                            "gan.generator.trainable_variables and apply it with gan.g_optimizer.")
+            if int(_array(gan.g_optimizer.iterations)) != g_steps + 1:
+                raise Wrong("G was not updated once by gan.g_optimizer",
+                            "one apply_gradients call with gan.g_optimizer.")
+            if np.array_equal(bn_before, flat(gan.generator.non_trainable_variables)):
+                raise Wrong("G's BatchNorm statistics did not move: G ran in inference mode",
+                            "call gan.generator(z, training=True) (and D with training=True), as in a train step.")
+            lr = 0.1
+            expected = -lr * ns
+            cosine = float(step @ expected / (np.linalg.norm(step) * np.linalg.norm(expected) + 1e-12))
+            if cosine < -0.9:
+                raise Wrong("G moved against its gradient: the loss's sign is flipped",
+                            "minimise mean(softplus(-fake_logits)); do not negate it.")
+            if np.allclose(step, -lr * minimax, rtol=1e-2, atol=1e-7):
+                raise Wrong("that is the minimax loss: where D confidently rejects the fakes its gradient is about "
+                            f"{np.linalg.norm(minimax) / np.linalg.norm(ns):.0%} of the non-saturating loss's",
+                            "use the non-saturating loss, mean(softplus(-fake_logits)) (G7).")
+            if not np.allclose(step, expected, rtol=1e-2, atol=1e-6):
+                raise Wrong(f"G's step differs from the gradient of the non-saturating loss (cosine {cosine:.2f})",
+                            "the loss on D's logits for G's images, one gradient over G's variables, applied once.")
         return "G moved along the non-saturating gradient, in training mode, and D was held fixed."
 
-    return _run("02.3", "update the generator", test, update_fn, lambda gan, batch_size: gan.g_step(batch_size))
+    return _run("02.3", "update the generator", test, update_fn, _generator_update)
 
 
 # --------------------------------------------------------------------------- lesson 03
@@ -519,22 +696,33 @@ def check_reparameterize(sample_fn):
     """Exercise 03.1: ``sample_fn(mean, log_var, eps)`` returns ``mean + exp(log_var / 2) * eps`` (V1)."""
 
     def test():
-        mean = np.array([[0.0, 1.0], [-2.0, 0.5]], "float32")
-        log_var = np.array([[0.0, np.log(4.0)], [np.log(0.25), -1.0]], "float32")
-        eps = np.array([[1.0, -1.0], [0.5, 2.0]], "float32")
-        value = _array(sample_fn(mean, log_var, eps))
-        expected = mean + np.exp(0.5 * log_var) * eps
-        if value.shape != mean.shape:
-            raise Wrong(f"got shape {value.shape}, expected {mean.shape}", "one sample per mean: same shape.")
-        if np.allclose(value, mean):
-            raise Wrong("the sample equals the mean",
-                        "without noise the model is a plain autoencoder (V1): add exp(log_var / 2) * eps.")
-        if np.allclose(value, mean + np.exp(log_var) * eps):
-            raise Wrong("eps is scaled by the variance", "scale by the standard deviation, exp(log_var / 2).")
-        if np.allclose(value, mean + log_var * eps):
-            raise Wrong("eps is scaled by the log-variance", "the standard deviation is exp(log_var / 2).")
-        if not np.allclose(value, expected, atol=1e-5):
-            raise Wrong("the samples differ from mean + exp(log_var / 2) * eps", "check the formula term by term.")
+        cases = [(np.array([[0.0, 1.0], [-2.0, 0.5]], "float32"),
+                  np.array([[0.0, np.log(4.0)], [np.log(0.25), -1.0]], "float32"),
+                  np.array([[1.0, -1.0], [0.5, 2.0]], "float32"))]
+        if strict():
+            rng = np.random.default_rng(6)
+            cases.append(tuple(rng.normal(size=(5, 3)).astype("float32") for _ in range(3)))
+        for mean, log_var, eps in cases:
+            value = _array(sample_fn(mean, log_var, eps))
+            expected = mean + np.exp(0.5 * log_var) * eps
+            if value.shape != mean.shape:
+                raise Wrong(f"got shape {value.shape}, expected {mean.shape}", "one sample per mean: same shape.")
+            if np.allclose(value, mean):
+                raise Wrong("the sample equals the mean",
+                            "without noise the model is a plain autoencoder (V1): add exp(log_var / 2) * eps.")
+            if np.allclose(value, mean + np.exp(log_var) * eps):
+                raise Wrong("eps is scaled by the variance", "scale by the standard deviation, exp(log_var / 2).")
+            if np.allclose(value, mean + log_var * eps):
+                raise Wrong("eps is scaled by the log-variance", "the standard deviation is exp(log_var / 2).")
+            if np.allclose(value, mean + np.exp(0.5 * log_var)):
+                raise Wrong("eps is not used: the sample is mean + the standard deviation",
+                            "multiply the standard deviation by eps: mean + exp(log_var / 2) * eps.")
+            if not np.allclose(value, expected, atol=1e-5):
+                if not np.allclose(_array(sample_fn(mean, log_var, eps)), value):
+                    raise Wrong("two calls with the same eps gave different samples: the function draws noise of "
+                                "its own", "use the eps it is given (the model draws it, so that the check and "
+                                "the lesson can repeat a sample).")
+                raise Wrong("the samples differ from mean + exp(log_var / 2) * eps", "check the formula term by term.")
         return "z = mean + exp(log_var / 2) * eps, so gradients reach mean and log_var."
 
     return _run("03.1", "sample a code", test, sample_fn, lambda m, lv, eps: m + ops.exp(0.5 * lv) * eps)
@@ -544,24 +732,33 @@ def check_kl(kl_fn):
     """Exercise 03.2: analytic ``KL(N(mean, exp(log_var)) || N(0, I))`` per image (V3)."""
 
     def test():
-        mean = np.array([[0.0, 0.0, 0.0], [1.0, -0.5, 2.0]], "float32")
-        log_var = np.array([[0.0, 0.0, 0.0], [0.3, -1.0, 0.5]], "float32")
-        value = _array(kl_fn(mean, log_var)).reshape(-1)
-        expected = _array(losses.gaussian_kl(mean, log_var))
-        if value.shape != (2,):
-            raise Wrong(f"got shape {value.shape}, expected one value per image, (2,)",
-                        "sum over the latent axis only (axis=1); keep the batch axis.")
-        if abs(value[0]) > 1e-6:
-            raise Wrong(f"KL is {value[0]:.4f} when q equals the prior", "it must be 0 for mean 0, log_var 0.")
-        if np.allclose(value, -expected, atol=1e-5):
-            raise Wrong("the KL is negative", "0.5 * sum(exp(log_var) + mean**2 - 1 - log_var): a divergence is >= 0.")
-        if np.allclose(value, 2 * expected, atol=1e-5):
-            raise Wrong("twice the KL", "the factor 0.5 belongs in front of the sum.")
-        if np.allclose(value, expected / 3, atol=1e-5):
-            raise Wrong("the KL is averaged over the latent dimensions", "sum over them: the KL of independent "
-                        "dimensions adds up.")
-        if not np.allclose(value, expected, atol=1e-5):
-            raise Wrong(f"got {value}, expected {expected}", "0.5 * sum(exp(log_var) + mean**2 - 1 - log_var, axis=1).")
+        cases = [(np.array([[0.0, 0.0, 0.0], [1.0, -0.5, 2.0]], "float32"),
+                  np.array([[0.0, 0.0, 0.0], [0.3, -1.0, 0.5]], "float32"))]
+        if strict():
+            rng = np.random.default_rng(8)
+            mean, log_var = rng.normal(size=(4, 5)).astype("float32"), rng.normal(size=(4, 5)).astype("float32") * 0.5
+            mean[0], log_var[0] = 0.0, 0.0
+            cases.append((mean, log_var))
+        for mean, log_var in cases:
+            n, d = mean.shape
+            value = _array(kl_fn(mean, log_var)).reshape(-1)
+            expected = _array(losses.gaussian_kl(mean, log_var))
+            if value.shape != (n,):
+                raise Wrong(f"got shape {value.shape}, expected one value per image, ({n},)",
+                            "sum over the latent axis only (axis=1); keep the batch axis.")
+            if abs(value[0]) > 1e-6:
+                raise Wrong(f"KL is {value[0]:.4f} when q equals the prior", "it must be 0 for mean 0, log_var 0.")
+            if np.allclose(value, -expected, atol=1e-5):
+                raise Wrong("the KL is negative", "0.5 * sum(exp(log_var) + mean**2 - 1 - log_var): a divergence "
+                            "is >= 0.")
+            if np.allclose(value, 2 * expected, atol=1e-5):
+                raise Wrong("twice the KL", "the factor 0.5 belongs in front of the sum.")
+            if np.allclose(value, expected / d, atol=1e-5):
+                raise Wrong("the KL is averaged over the latent dimensions", "sum over them: the KL of independent "
+                            "dimensions adds up.")
+            if not np.allclose(value, expected, atol=1e-5):
+                raise Wrong(f"got {value}, expected {expected}", "0.5 * sum(exp(log_var) + mean**2 - 1 - log_var, "
+                            "axis=1).")
         return "analytic KL per image, zero when q(z|x) is the prior."
 
     return _run("03.2", "the KL term", test, kl_fn, losses.gaussian_kl)
@@ -571,25 +768,33 @@ def check_vae_loss(loss_fn):
     """Exercise 03.3: ``loss_fn(x, logits, mean, log_var, beta)`` = batch mean of recon + beta * KL (V2, V5)."""
 
     def test():
-        rng = np.random.default_rng(0)
-        x = (rng.random((4, 28, 28, 1)) < 0.3).astype("float32")
-        logits = rng.normal(size=(4, 28, 28, 1)).astype("float32")
-        mean, log_var = rng.normal(size=(4, 3)).astype("float32"), rng.normal(size=(4, 3)).astype("float32") * 0.3
-        total, recon, kl = (_scalar(t) for t in losses.negative_elbo(x, logits, mean, log_var, beta=0.5))
-        value = _scalar(loss_fn(x, logits, mean, log_var, 0.5))
-        if abs(value - total) < 1e-2:
-            return f"negative ELBO in nats per image ({value:.1f} on the test case)."
-        if abs(value - (-recon - 0.5 * kl)) < 1e-2:
-            raise Wrong("the sign is flipped: this is the ELBO, which is maximised", "the loss is -E[log p(x|z)] + beta * KL.")
-        if abs(value - (recon / 784 + 0.5 * kl)) < 1e-2:
-            raise Wrong("the reconstruction term is averaged over pixels (V5)",
-                        "sum it over pixels (per image), then average over the batch.")
-        if abs(value - (recon + kl)) < 1e-2:
-            raise Wrong("beta is ignored", "weigh the KL term: reconstruction + beta * KL.")
-        if abs(value - 4 * total) < 1e-1:
-            raise Wrong("summed over the batch", "average over the batch: nats per image.")
-        raise Wrong(f"got {value:.3f}, expected {total:.3f}", "recon = -sum(x * logits - softplus(logits)) per "
-                    "image; add beta * KL; take the mean over the batch.")
+        cases = [((4, 28, 28, 1), 3, 0.5, 0)] + ([((3, 14, 14, 1), 5, 2.0, 1)] if strict() else [])
+        for shape, latent, beta, seed in cases:
+            rng = np.random.default_rng(seed)
+            x = (rng.random(shape) < 0.3).astype("float32")
+            logits = rng.normal(size=shape).astype("float32")
+            n, pixels = shape[0], int(np.prod(shape[1:]))
+            mean = rng.normal(size=(n, latent)).astype("float32")
+            log_var = rng.normal(size=(n, latent)).astype("float32") * 0.3
+            total, recon, kl = (_scalar(t) for t in losses.negative_elbo(x, logits, mean, log_var, beta=beta))
+            value = _scalar(loss_fn(x, logits, mean, log_var, beta))
+            if abs(value - total) < 1e-2:
+                continue
+            if abs(value - (-recon - beta * kl)) < 1e-2:
+                raise Wrong("the sign is flipped: this is the ELBO, which is maximised",
+                            "the loss is -E[log p(x|z)] + beta * KL.")
+            if abs(value - (recon / pixels + beta * kl)) < 1e-2:
+                raise Wrong("the reconstruction term is averaged over pixels (V5)",
+                            "sum it over pixels (per image), then average over the batch.")
+            if abs(value - (recon + kl)) < 1e-2:
+                raise Wrong("beta is ignored", "weigh the KL term: reconstruction + beta * KL.")
+            if abs(value - n * total) < 1e-1:
+                raise Wrong("summed over the batch", "average over the batch: nats per image.")
+            if abs(value - recon) < 1e-2:
+                raise Wrong("the KL term is missing", "add beta * KL: without it the model is an autoencoder.")
+            raise Wrong(f"got {value:.3f}, expected {total:.3f}", "recon = -sum(x * logits - softplus(logits)) per "
+                        "image; add beta * KL; take the mean over the batch.")
+        return f"negative ELBO in nats per image ({value:.1f} on the last test case)."
 
     return _run("03.3", "the loss", test, loss_fn,
                 lambda x, logits, mean, log_var, beta: losses.negative_elbo(x, logits, mean, log_var, beta)[0])
@@ -616,9 +821,21 @@ def check_cycle_loss(cycle_fn):
                                      (0.25, "only the B -> A -> B round trip counts", "add the A -> B -> A term.")):
             if abs(got - wrong) < 1e-5:
                 raise Wrong(f"got {got:.4f}: {message}", hint)
+        if abs(got - 7.5) < 1e-4:
+            raise Wrong(f"got {got:.4f}: the loss is already multiplied by lambda = 10",
+                        "return the unweighted sum: the model multiplies it by lambda.")
         if abs(got - 0.75) > 1e-5:
             raise Wrong(f"errors of 0.5 on A and 0.25 on B gave {got:.4f}, expected 0.75",
                         "ops.mean(ops.abs(cycled_a - real_a)) + ops.mean(ops.abs(cycled_b - real_b)).")
+        if strict():
+            a = rng.uniform(-1, 1, (3, 5, 5, 1)).astype("float32")
+            b = rng.uniform(-1, 1, (3, 6, 6, 2)).astype("float32")
+            ca = (a + rng.normal(0, 0.3, a.shape)).astype("float32")
+            cb = (b + rng.normal(0, 0.6, b.shape)).astype("float32")
+            want = float(np.mean(np.abs(ca - a)) + np.mean(np.abs(cb - b)))
+            if abs(_scalar(cycle_fn(a, ca, b, cb)) - want) > 1e-5:
+                raise Wrong("wrong on random round trips of other shapes",
+                            "ops.mean(ops.abs(cycled_a - real_a)) + ops.mean(ops.abs(cycled_b - real_b)).")
         return "zero for perfect round trips; mean |error| per domain, summed over both domains."
 
     return _run("04.1", "the cycle-consistency loss", test, cycle_fn, losses.cycle_consistency_loss)
@@ -647,6 +864,14 @@ def check_lsgan_losses(d_loss_fn, g_loss_fn):
             raise Wrong(f"G's loss on fake scores [0, 2] is {g:.4f}, expected 1.0", hint)
         if abs(_scalar(g_loss_fn(np.ones((2, 7, 7, 1), "float32")))) > 1e-6:
             raise Wrong("G's loss is not zero when D scores every patch as real", "mean((fake - 1)^2) is 0 at fake = 1.")
+        if strict():
+            rng = np.random.default_rng(9)
+            real = rng.normal(0.5, 1, (3, 4, 4, 1)).astype("float32")
+            fake = rng.normal(0, 1, (3, 4, 4, 1)).astype("float32")
+            if abs(_scalar(d_loss_fn(real, fake)) - _scalar(losses.lsgan_discriminator_loss(real, fake))) > 1e-5 or \
+                    abs(_scalar(g_loss_fn(fake)) - _scalar(losses.lsgan_generator_loss(fake))) > 1e-5:
+                raise Wrong("wrong on random patch scores of another shape",
+                            "average over every patch of every image: ops.mean over all axes.")
         return "D: 0.5 * (E(D(real) - 1)^2 + E D(fake)^2); G: E(D(fake) - 1)^2."
 
     answer = _run("04.2", "least-squares GAN losses", test, (d_loss_fn, g_loss_fn),
@@ -668,6 +893,9 @@ def check_instance_norm(norm_fn):
         x = (rng.normal(size=(3, 5, 5, 2)) * rng.uniform(1, 5, (3, 1, 1, 2))
              + rng.uniform(-3, 3, (3, 1, 1, 2))).astype("float32")
         x[2, :, :, 1] = 7.0  # a flat channel: only epsilon keeps it finite
+        if strict():
+            x = np.concatenate([x, rng.normal(2.0, 3.0, (1, 5, 5, 2)).astype("float32")])
+            x = np.concatenate([x, x[..., :1] * 2 + 1], axis=-1)  # (4, 5, 5, 3)
         y = _array(norm_fn(x))
         layer = layers.GroupNormalization(groups=-1, epsilon=1e-5, center=False, scale=False)
         expected = _array(layer(x))
@@ -699,11 +927,18 @@ def check_instance_norm(norm_fn):
 # --------------------------------------------------------------------------- lesson 05
 
 
+def _pairwise(features) -> np.ndarray:
+    """Euclidean distances between the rows of ``features``."""
+    x = np.asarray(features, dtype=np.float64)
+    return np.sqrt(np.sum((x[:, None, :] - x[None, :, :]) ** 2, axis=-1))
+
+
 def check_knn_radii(radii_fn):
     """Exercise 05.1: ``radii_fn(features, k)``: each point's distance to its k-th nearest *other* point."""
 
     def test():
-        cases = [(np.array([[0.0], [1.0], [3.0], [7.0]]), 1), (np.array([[0.0], [1.0], [3.0], [7.0]]), 2)]
+        cases = [(np.array([[0.0], [1.0], [3.0], [7.0]]), 1), (np.array([[0.0], [1.0], [3.0], [7.0]]), 2),
+                 (np.array([[0.0, 0.0], [3.0, 4.0], [1.0, 1.0], [-2.0, 5.0], [6.0, -1.0]]), 2)]
         if strict():
             cases.append((np.random.default_rng(2).normal(size=(30, 5)), 3))
         for features, k in cases:
@@ -717,6 +952,11 @@ def check_knn_radii(radii_fn):
             if k == 1 and np.allclose(got, 0):
                 raise Wrong("every radius is 0: the point itself was counted as its nearest neighbour",
                             "skip each point itself (set the diagonal of the distance matrix to inf).")
+            if np.allclose(got, want ** 2, atol=1e-6) and not np.allclose(want, want ** 2):
+                raise Wrong("the radii are squared distances", "take the square root: Euclidean distances.")
+            farthest = np.sort(_pairwise(features), axis=1)[:, -k]
+            if np.allclose(got, farthest, atol=1e-6) and not np.allclose(want, farthest, atol=1e-6):
+                raise Wrong("each radius reaches the k-th *farthest* point", "sort the distances in increasing order.")
             if not np.allclose(got, want, atol=1e-6):
                 raise Wrong(f"radii {np.round(got[:4], 3)} where {np.round(want[:4], 3)} were expected",
                             "pairwise Euclidean distances between rows, then the k-th smallest per row.")
@@ -732,6 +972,8 @@ def check_roc_auc(auc_fn):
         rng = np.random.default_rng(4)
         cases = [(np.array([0.1, 0.4, 0.35, 0.8]), np.array([0, 0, 1, 1])),
                  (rng.normal(size=60).round(1), (rng.uniform(size=60) < 0.4).astype(int))]
+        if strict():
+            cases.append((rng.integers(0, 5, 35) / 4.0, (rng.uniform(size=35) < 0.6).astype(np.int64)))
         for scores, labels in cases:
             got, want = _scalar(auc_fn(scores, labels)), metrics.roc_auc(scores, labels)
             if abs(got - (1 - want)) < 1e-9 and abs(got - want) > 1e-9:
@@ -740,6 +982,11 @@ def check_roc_auc(auc_fn):
             if abs(got - float(np.mean((scores > 0.5) == labels))) < 1e-9 and abs(got - want) > 1e-9:
                 raise Wrong("this is the accuracy at threshold 0.5, not the area under the ROC curve",
                             "the AUC looks at every threshold: the chance a random 1 scores above a random 0.")
+            generated, real = scores[labels == 1], scores[labels == 0]
+            ties = float(np.mean(generated[:, None] == real[None, :]))
+            if ties and min(abs(got - (want - ties / 2)), abs(got - (want + ties / 2))) < 1e-9:
+                raise Wrong(f"AUC {got:.4f}, expected {want:.4f}: ties are not counted as one half",
+                            "a (generated, real) pair with equal scores counts 1/2: neither outranks the other.")
             if abs(got - want) > 1e-6:
                 raise Wrong(f"AUC {got:.4f}, expected {want:.4f}",
                             "compare every (generated, real) pair: 1 when the generated one scores higher, 1/2 for "
