@@ -339,9 +339,11 @@ class Kernel:
                 if time.monotonic() > deadline:
                     raise Stopped(f"the kernel did not start within {timeout:g} s") from None
 
-    def execute(self, code: str, deadline: float, limit: float) -> tuple[dict | None, str]:
-        """Run ``code``; returns (the error's ``{ename, evalue}`` or None, what it printed)."""
-        msg_id = self.client.execute(code, store_history=True, allow_stdin=False, stop_on_error=True)
+    def execute(self, code: str, deadline: float, limit: float, silent: bool = False) -> tuple[dict | None, str]:
+        """Run ``code`` (``silent``: the grader's own, out of the history and the notebook's hooks); returns
+        (the error's ``{ename, evalue}`` or None, what it printed)."""
+        msg_id = self.client.execute(code, silent=silent, store_history=not silent, allow_stdin=False,
+                                     stop_on_error=True)
         printed, error = [], None
         while True:
             left = deadline - time.monotonic()
@@ -516,7 +518,7 @@ class Proxy:
             raise NotPlainData(self.not_plain) from None
         code = (f"{_CALL}\n__course_grader_call(globals(), {self.name!r}, {request!r})\n"
                 "del __course_grader_call")
-        error, printed = self.kernel.execute(code, self.deadline, self.limit)
+        error, printed = self.kernel.execute(code, self.deadline, self.limit, silent=True)
         line = printed.rpartition(_MARKER)[2].split("\n", 1)[0] if _MARKER in printed else ""
         try:
             reply = json.loads(base64.b64decode(line, validate=True)) if line else None
