@@ -234,7 +234,8 @@ def build(root: str | Path | None = None, repository: str | None = None, ref: st
     stamped with ``repository`` and ``ref`` (default: the course's own); returns the paths written."""
     root = project_root(root)
     default_repository, default_ref = home_address(root)
-    repository, ref = (repository or default_repository).rstrip("/"), ref or default_ref
+    repository = default_repository if repository is None else repository.rstrip("/")
+    ref = default_ref if ref is None else ref
     validate_address(repository, ref)  # before anything is written
     folder = Path(out) if out else root / "notebooks"
     folder.mkdir(parents=True, exist_ok=True)

@@ -78,18 +78,20 @@ def _system() -> list[str]:
 
 def python_paths(project: Path | None = None) -> list[Path]:
     """The folders Python needs to run the course, none of them holding ``solutions/``: the interpreter,
-    the virtual environment, ``sys.path``, and the ``course`` package alone (never the checkout it sits in)."""
-    project = project or PACKAGE.parent
-    found = [Path(sys.prefix), Path(sys.base_prefix), Path(sys.exec_prefix), Path(sys.executable).resolve().parent.parent]
-    found += [Path(p) for p in sys.path if p and Path(p).is_dir()]
-    found.append(PACKAGE)
-    keep = []
-    for path in (p.resolve() for p in found):
-        if path == Path("/") or any(path == k or k in path.parents for k in keep):
+    the virtual environment, the ``sys.path`` entries inside them, and the ``course`` package alone (never
+    the checkout it sits in, nor the working directory, which ``python -m`` puts on ``sys.path``)."""
+    project = (project or PACKAGE.parent).resolve()
+    prefixes = {Path(p).resolve() for p in (sys.prefix, sys.base_prefix, sys.exec_prefix)}
+    prefixes.add(Path(sys.executable).resolve().parent.parent)
+    found = list(prefixes) + [Path(p).resolve() for p in sys.path if p and Path(p).is_dir()]
+    keep = [PACKAGE]
+    for path in found:
+        inside = any(path == p or p in path.parents for p in prefixes) or path.name in ("site-packages", "dist-packages")
+        if not inside or path == Path("/") or path == project or path in project.parents:
+            continue  # the working directory, the checkout or above it: the package alone is bound
+        if (path / "solutions").exists() or path == Path("/usr") or Path("/usr") in path.parents:
             continue
-        if path == project or (path / "solutions").exists() or path in project.parents:
-            continue  # the checkout or above it: the package alone is bound
-        if str(path).startswith(("/usr/", "/etc/")) or path == Path("/usr"):
+        if any(path == k or k in path.parents for k in keep):
             continue
         keep = [k for k in keep if path not in k.parents] + [path]
     return sorted(keep)

@@ -147,3 +147,45 @@ def test_the_course_points_at_its_own_release():
     for path in sorted((notebooks.project_root() / "solutions").glob("*.ipynb")):
         text = path.read_text()
         assert f'COURSE_REF = \\"{ref}\\"' in text and f"blob/{ref}/notebooks/{path.name}" in text, path.name
+
+
+@pytest.mark.parametrize("repo, ref", [
+    ('https://github.com/x/y"; import os; os.system("touch /tmp/pwned") #', "v1"),
+    ("https://github.com/x/y", "main\nimport os; os.system('id')"),
+    ("https://github.com/x/\\1", "v1"),
+    ("ftp://example.org/course", "v1"),
+    ("https://github.com/x/y)](javascript:alert(1)", "v1"),
+    ("https://github.com/x/y", "v1 --upload-pack=evil"),
+    ("https://github.com/x/y", ""),
+])
+def test_build_refuses_an_address_or_ref_that_would_be_spliced_into_code(tmp_path, repo, ref, capsys):
+    from course import cli
+
+    root = make_project(tmp_path, installable_notebook())
+    code = cli.main(["notebooks", "build", "--root", str(root), "--repo", repo, "--ref", ref])
+    err = capsys.readouterr().err
+    assert code == 2 and len(err.strip().splitlines()) == 1 and err.startswith("error: --re"), err
+    assert not (root / "notebooks").exists()  # refused before anything was written
+
+
+@pytest.mark.parametrize("repo", ["https://gitlab.example.org/a/b.git", "http://host:8080/a/b", "file:///srv/git/course",
+                                  "git@github.com:teacher/fork.git"])
+def test_build_writes_accepted_values_as_python_literals(tmp_path, repo):
+    import ast
+
+    root = make_project(tmp_path, installable_notebook())
+    notebooks.build(root, repository=repo, ref="release/2027.1_a-b", out=tmp_path / "out")
+    cell = nbformat.read(tmp_path / "out" / "01_x.ipynb", as_version=4).cells[1].source
+    tree = ast.parse(cell)
+    values = {node.targets[0].id: ast.literal_eval(node.value) for node in tree.body if isinstance(node, ast.Assign)}
+    assert values == {"COURSE_REPOSITORY": repo, "COURSE_REF": "release/2027.1_a-b"}
+    assert len(tree.body) == 3  # the two stamped lines and the print: nothing added
+
+
+def test_only_a_valid_stamped_literal_is_normalised():
+    valid = 'COURSE_REPOSITORY = "https://github.com/a/b"\nCOURSE_REF = "v1"'
+    assert notebooks.unstamp(valid) == 'COURSE_REPOSITORY = "<address>"\nCOURSE_REF = "<ref>"'
+    for line in ('COURSE_REPOSITORY = "https://github.com/a/b"; import os #"',
+                 'COURSE_REPOSITORY = "https://github.com/a/b" + __import__("os").name',
+                 'COURSE_REF = "v1\\x27"', 'COURSE_REF = "v1"  # ok?'):
+        assert notebooks.unstamp(line) == line
