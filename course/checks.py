@@ -112,6 +112,12 @@ def scoreboard(results: dict[str, Result] | None = None) -> str:
     return text
 
 
+def _raised(err: BaseException, kind: type) -> bool:
+    """Whether ``err`` is a ``kind``, or stands for one raised elsewhere (the grader's stand-ins re-raise the
+    learner's exception as a class of the same name)."""
+    return isinstance(err, kind) or type(err).__name__ == kind.__name__
+
+
 def _array(x) -> np.ndarray:
     return np.asarray(ops.convert_to_numpy(x))
 
@@ -280,7 +286,9 @@ def check_hide_labels(hide):
             given = labels.copy()
             try:
                 out = _array(hide(given, labelled, seed=0))
-            except OverflowError:
+            except Exception as err:  # noqa: BLE001
+                if not _raised(err, OverflowError):
+                    raise
                 raise Wrong(f"-1 does not fit in the labels' dtype ({labels.dtype}, as MNIST's labels are)",
                             "build the result in a signed integer array: np.full(len(labels), -1), then copy the "
                             "kept labels into it.") from None
@@ -563,7 +571,9 @@ def check_generator_loss(g_loss_fn):
             expected = _scalar(losses.generator_loss(fake, "non_saturating"))
             try:
                 value = _scalar(g_loss_fn(fake))
-            except TypeError:
+            except Exception as err:  # noqa: BLE001
+                if not _raised(err, TypeError):
+                    raise
                 raise Wrong("the function wants real logits too",
                             "G never sees real data: its loss needs only D's logits on fakes (G7).") from None
             minimax = _scalar(losses.generator_loss(fake, "minimax"))

@@ -246,6 +246,30 @@ def test_the_lesson_00_answers_fit_mnist_uint8_labels():
     assert np.bincount(partial[partial != -1], minlength=10).tolist() == [3] * 10
 
 
+def _stand_in(fn):
+    """``fn`` as the grader's stand-in calls it: the learner's exception comes back as a class of the same name."""
+    def call(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except Exception as err:  # noqa: BLE001
+            raise type(type(err).__name__, (Exception,), {})(str(err)) from None
+    return call
+
+
+def test_the_checks_name_the_mistake_behind_the_graders_stand_ins_too():
+    """Guards F4 and G7 in the grader: an exception raised in the sandboxed kernel still gets its own hint."""
+    def copy_then_mark(labels, labelled, seed=0):
+        out = labels.copy()
+        out[~_spread_mask(labels, labelled, seed)] = -1
+        return out
+
+    status, text, _ = run(checks.check_hide_labels, _stand_in(copy_then_mark))
+    assert status == "wrong" and "-1 does not fit" in text
+    status, text, _ = run(checks.check_generator_loss, _stand_in(lambda real, fake: ops.mean(ops.softplus(-fake))))
+    assert status == "wrong" and "never sees real data" in text
+
+
+
 # --------------------------------------------------------------------------- lesson 01
 
 
