@@ -232,9 +232,9 @@ def _flags(nb):
 
 @pytest.mark.parametrize("body, reaches", [
     ("    return None, None\n\n\nchecks._run = lambda e, t, test, answer, fallback: answer", "the self-checks (_run, checks)"),
-    ("    return foundations.linear_regression(x, y)", "the course's own code (foundations)"),
+    ("    return foundations.linear_regression(x, y)", "the course's own code (foundations, linear_regression)"),
     ("    from course.foundations import linear_regression\n    return linear_regression(x, y)",
-     "the course's own code (course, foundations)"),
+     "the course's own code (course, foundations, linear_regression)"),
     ("    import course\n    text = open(course.__file__.replace('course/__init__.py', 'solutions/x')).read()",
      "the solutions (__file__)"),
     ("    text = open('/proc/1/cmdline').read()", "names of the course in strings (/proc)"),
@@ -350,3 +350,15 @@ def test_plain_data_crosses_and_nothing_else_does():
         __import__("pickle").dumps(np.array([object()], dtype=object))).decode()}
     with pytest.raises(ValueError):
         grading._decode(pickled)
+
+
+def test_links_and_terminal_escapes_get_a_plain_row(tmp_path):
+    root = tmp_path / "course"
+    _write(root / "solutions" / "07_small.ipynb", SOLUTION)
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "key.ipynb").symlink_to(tmp_path / "course" / "solutions" / "07_small.ipynb")
+    references = {"07_small": grading.reference(root, "07_small")}
+    sub = grading.grade_one(tmp_path / "in" / "key.ipynb", "key.ipynb", root, None, 5, tmp_path, references)
+    assert [(r.result, r.exercise) for r in sub.rows] == [("not a notebook", "")] and "link" in sub.rows[0].detail
+    sub.name = "x\x1b]0;owned\x07.ipynb"
+    assert "\x1b" not in grading.line(sub) and "\x07" not in grading.line(sub)
