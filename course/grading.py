@@ -566,7 +566,10 @@ def verdict(exercise: Exercise, kernel: Kernel, deadline: float, limit: float) -
     environ = {k: v for k, v in os.environ.items() if k != "COURSE_CHECKS_LOG"}
     with mock.patch.dict(os.environ, {**environ, "COURSE_CHECKS": "strict"}, clear=True), \
             contextlib.redirect_stdout(io.StringIO()):
-        check(*proxies)
+        try:
+            check(*proxies)
+        except Exception as err:  # noqa: BLE001 -- the check itself failed on what came back: no verdict
+            return exercise_id, "not reached", f"the check failed in the grader: {type(err).__name__}: {str(err)[:200]}"
     result = checks.RESULTS.get(exercise_id) or next(iter(checks.RESULTS.values()), None)
     not_plain = next((p.not_plain for p in proxies if p.not_plain), "")
     if not_plain:
@@ -596,6 +599,9 @@ def run(cells: list[dict], plan: dict[str, Exercise], kernel: Kernel, limit: flo
         exercise = plan.get(cid) if cid not in seen else None
         seen.add(cid)
         match = exercise.pattern.match(source.rstrip()) if exercise else None
+        if exercise and not match:
+            verdicts[check_info(exercise.check)[0]] = ("not reached", "not judged: the exercise's cell was changed "
+                                                                      "outside its answer")
         steps = [source] if not match else [source.rstrip()[: len(source.rstrip()) - len(exercise.rest)], None,
                                             exercise.rest]
         try:
@@ -690,6 +696,8 @@ def grade_one(path: Path, name: str, root: Path, lesson: str | None, timeout: fl
         verdicts, sub.failed_at = run(submitted["cells"], plan, kernel, timeout)
     except Stopped as stop:
         verdicts, sub.failed_at = {}, f"start: {stop}"
+    except Exception as err:  # noqa: BLE001 -- the grader's own failure on one file must not stop the class
+        verdicts, sub.failed_at = {}, f"start: the grader could not run it ({type(err).__name__}: {str(err)[:200]})"
     finally:
         if kernel is not None:
             kernel.stop()
@@ -731,6 +739,8 @@ def grade(folder, root=None, lesson: str | None = None, timeout: float = 1800, o
         out = Path(out).resolve()
         if folder.resolve() in out.parents:
             raise CourseError(f"--out {out} is inside the submissions folder: write the grades elsewhere.")
+        if not out.parent.is_dir() or not os.access(out.parent, os.W_OK):
+            raise CourseError(f"--out {out}: its folder does not exist or cannot be written.")
     if lesson is not None:
         matches = [name for name in _lessons(root) if name.startswith(lesson)]
         reference(root, lesson)  # an unknown lesson fails before anything runs
@@ -744,7 +754,12 @@ def grade(folder, root=None, lesson: str | None = None, timeout: float = 1800, o
         os.chmod(scratch, 0o711)  # the sandboxes' user must reach its own folder in it, and list nothing
         for path in paths:
             name = path.relative_to(folder).as_posix()
-            sub = grade_one(path, name, root, lesson, timeout, Path(scratch), references, sandboxed, limits)
+            try:
+                sub = grade_one(path, name, root, lesson, timeout, Path(scratch), references, sandboxed, limits)
+            except Exception as err:  # noqa: BLE001 -- a row for the file, and the class goes on
+                sub = Submission(name, lesson or "?", failed_at=f"{type(err).__name__}: {str(err)[:200]}")
+                sub.rows.append(Row(name, "", "", "grader error", sub.failed_at, "",
+                                    "yes" if sandboxed else "NO (--no-sandbox)"))
             graded.append(sub)
             if progress:
                 progress(sub)

@@ -46,6 +46,7 @@ class Limits:
     file_bytes: int = 256 << 20  # largest file it may write
     home_bytes: int = 512 << 20  # the private home (tmpfs)
     tmp_bytes: int = 256 << 20  # the private /tmp (tmpfs)
+    shm_bytes: int = 64 << 20  # the private /dev/shm (tmpfs)
 
     def argv(self) -> list[str]:
         return ["--limits", str(self.memory_bytes), str(self.processes), str(self.cpu_seconds), str(self.file_bytes)]
@@ -103,6 +104,7 @@ def command(argv: list[str], work: Path, env: dict[str, str], limits: Limits = L
     writable folder from outside, ``readonly`` folders are added read-only (datasets)."""
     args = ["bwrap", "--die-with-parent", "--new-session", *_namespaces(), *_system(),
             "--dev", "/dev", "--proc", "/proc",
+            "--perms", "1777", "--size", str(limits.shm_bytes), "--tmpfs", "/dev/shm",  # joblib's semaphores
             "--perms", "1777", "--size", str(limits.tmp_bytes), "--tmpfs", "/tmp",
             "--perms", "0777", "--size", str(limits.home_bytes), "--tmpfs", home]
     made = {Path("/"), Path("/tmp"), Path("/usr"), Path("/etc"), Path(home)}
