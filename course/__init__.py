@@ -32,6 +32,11 @@ def _choose_backend() -> None:
 
 _choose_backend()
 _os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# GPU memory as needed, not most of the GPU at first use (TensorFlow's and JAX's default): the cached
+# evaluators train in a process of their own beside a training process that already holds the GPU.
+# Read when the backend first touches the GPU; a variable the learner set is kept.
+for _name, _value in (("TF_FORCE_GPU_ALLOW_GROWTH", "true"), ("XLA_PYTHON_CLIENT_PREALLOCATE", "false")):
+    _os.environ.setdefault(_name, _value)
 
 from .version import __version__  # noqa: E402
 

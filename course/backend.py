@@ -1,10 +1,19 @@
 """The few things that differ between Keras' backends (TensorFlow, JAX, PyTorch), in one place.
 
 Everything else in the course is written once with ``keras.ops`` and ``keras.random``.
-The train steps themselves are written per backend in the model classes (lessons 02-04
-show them side by side); this module holds the small helpers they and the measurements
-share. Each backend's own library is imported only when that backend is in use, so the
-course imports without TensorFlow.
+The only backend-specific code of the train steps is here, in three small functions that every
+model's step shares (taught in 02_dcgan, One step, three backends):
+
+* :func:`value_and_grads` -- run a forward pass and take gradients of its losses with respect to
+  lists of variables (TensorFlow: ``GradientTape``; JAX: ``jax.vjp`` over the variables' values;
+  PyTorch: ``torch.autograd.grad``);
+* :func:`apply` -- an optimizer applies gradients to its variables (JAX: ``stateless_apply``);
+* :func:`stateless_step` -- on JAX, ``fit`` hands a train step every piece of state as values and
+  wants new values back; this runs an ordinary, stateful step inside a ``keras.StatelessScope``
+  holding those values and collects what it assigned.
+
+Each backend's own library is imported only when that backend is in use, so the course imports
+without TensorFlow.
 """
 from __future__ import annotations
 
@@ -51,6 +60,17 @@ def replicas() -> int:
     import tensorflow as tf
 
     return tf.distribute.get_strategy().num_replicas_in_sync
+
+
+def multi_worker() -> bool:
+    """True inside a TensorFlow ``MultiWorkerMirroredStrategy`` that spans several machines."""
+    if name() != "tensorflow":
+        return False
+    import tensorflow as tf
+
+    strategy = tf.distribute.get_strategy()
+    return (isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy)
+            and strategy.extended._in_multi_worker_mode())
 
 
 def _replica_id():
@@ -120,6 +140,127 @@ def value_and_grad(fn, variables: list):
         value.backward()
         return value.detach(), [v.value.grad for v in variables]
     raise NotImplementedError(f"the course does not support the {backend} backend")
+
+
+# --------------------------------------------------------------------------- the train-step adapter
+
+#: The variables of the JAX train step in progress (:func:`stateless_step`), innermost last.
+_JAX_STEP_STATE: list[list] = []
+
+
+def value_and_grads(forward, wrt: list):
+    """Run ``forward()`` once and differentiate its losses: ``(losses, aux, grads)``.
+
+    ``forward()`` returns ``(losses, aux)``: a list of scalar losses and anything else the step wants
+    back (logits, images). ``wrt`` is a list of ``(i, variables)``: the gradient of ``losses[i]`` with
+    respect to ``variables``; ``grads`` has one list per entry, in order. Every other update the
+    forward pass makes (BatchNorm statistics, seed generators, image pools) is kept, as in an
+    ordinary call. One forward pass serves every entry (TensorFlow: one persistent tape; JAX: one
+    ``jax.vjp``; PyTorch: one graph, kept until the last backward pass).
+    """
+    backend = name()
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        with tf.GradientTape(persistent=len(wrt) > 1) as tape:
+            losses, aux = forward()
+        grads = [list(tape.gradient(losses[i], list(variables))) for i, variables in wrt]
+        del tape
+        return losses, aux, grads
+    if backend == "jax":
+        return _jax_value_and_grads(forward, wrt)
+    if backend == "torch":
+        import torch
+
+        losses, aux = forward()
+        grads = []
+        for k, (i, variables) in enumerate(wrt):
+            tensors = [v.value for v in variables]
+            found = torch.autograd.grad(losses[i], tensors, retain_graph=k < len(wrt) - 1, allow_unused=True)
+            grads.append([torch.zeros_like(t) if g is None else g for g, t in zip(found, tensors)])
+        return losses, aux, grads
+    raise NotImplementedError(f"the course does not support the {backend} backend")
+
+
+def _jax_value_and_grads(forward, wrt: list):
+    """JAX: the forward pass as a pure function of the differentiated variables' values, under a
+    ``StatelessScope`` that also holds the rest of the step's state (read, and updated through ``aux``)."""
+    import jax
+
+    union, position = [], {}
+    for _, variables in wrt:
+        for v in variables:
+            if id(v) not in position:
+                position[id(v)] = len(union)
+                union.append(v)
+    others = [v for v in (_JAX_STEP_STATE[-1] if _JAX_STEP_STATE else []) if id(v) not in position]
+    other_values = [v.value for v in others]  # the step's current values (the enclosing scope's)
+
+    def pure(values):
+        mapping = list(zip(union, values)) + list(zip(others, other_values))
+        with keras.StatelessScope(state_mapping=mapping) as scope:
+            losses, aux = forward()
+        updated = [_current(scope, v, old) for v, old in zip(others, other_values)]
+        return list(losses), (aux, updated)
+
+    losses, backward, (aux, updated) = jax.vjp(pure, [v.value for v in union], has_aux=True)
+    for v, value in zip(others, updated):
+        v.assign(value)
+    grads = []
+    for i, variables in wrt:
+        cotangent = [ops.ones_like(x) if j == i else ops.zeros_like(x) for j, x in enumerate(losses)]
+        found = backward(cotangent)[0]
+        grads.append([found[position[id(v)]] for v in variables])
+    return losses, aux, grads
+
+
+def _current(scope, variable, old):
+    new = scope.get_current_value(variable)
+    return old if new is None else new
+
+
+def apply(optimizer, grads: list, variables: list) -> None:
+    """``optimizer`` applies ``grads`` to ``variables`` (the list it was built for), on any backend."""
+    backend = name()
+    if backend == "jax" and _JAX_STEP_STATE:
+        slots = optimizer.variables
+        weights, slot_values = optimizer.stateless_apply([v.value for v in slots], grads, [v.value for v in variables])
+        for v, value in zip(list(variables) + list(slots), list(weights) + list(slot_values)):
+            v.assign(value)
+    elif backend == "torch":
+        import torch
+
+        with torch.no_grad():
+            optimizer.apply(grads, variables)
+    else:
+        optimizer.apply(grads, variables)
+
+
+def stateless_step(model, step, state, data):
+    """JAX: ``model``'s ordinary, stateful ``step(data)`` as the pure function ``fit`` compiles.
+
+    ``fit`` passes ``state = (trainable, non_trainable, optimizer, metrics)`` values; the step runs in a
+    ``keras.StatelessScope`` that maps every variable to its value, so what the step assigns
+    (weights, optimizer slots, seed generators, trackers) is collected there and returned as the
+    new state. What ``stateless_call`` does for one network's ``call``, for a whole step.
+    """
+    groups = [model.trainable_variables, model.non_trainable_variables, model.optimizer.variables,
+              model.metrics_variables]
+    variables = [v for group in groups for v in group]
+    values = [value for group in state for value in group]
+    if len(values) != len(variables):
+        raise ValueError(f"the train step got {len(values)} state values for {len(variables)} variables")
+    _JAX_STEP_STATE.append(variables)
+    try:
+        with keras.StatelessScope(state_mapping=list(zip(variables, values))) as scope:
+            logs = step(data)
+    finally:
+        _JAX_STEP_STATE.pop()
+    new, out, start = [_current(scope, v, old) for v, old in zip(variables, values)], [], 0
+    for group in groups:
+        out.append(new[start: start + len(group)])
+        start += len(group)
+    return logs, tuple(out)
 
 
 def compiled(fn):

@@ -25,6 +25,10 @@ from .errors import CourseError
 
 PRECISIONS = ("auto", "float32", "mixed_float16", "mixed_bfloat16")
 
+#: Environment that makes TensorFlow and JAX take GPU memory as they need it (``import course`` sets
+#: it unless already set): two processes, a run and an evaluator being built, can then share a GPU.
+GROW_GPU_MEMORY = {"TF_FORCE_GPU_ALLOW_GROWTH": "true", "XLA_PYTHON_CLIENT_PREALLOCATE": "false"}
+
 
 def gpus() -> list[str]:
     """Names of the GPUs the backend can see (empty on a CPU-only machine)."""
@@ -91,6 +95,17 @@ def worker_count() -> int:
     """Machines in the job, from ``TF_CONFIG`` (1 when it is not set)."""
     config = json.loads(os.environ.get("TF_CONFIG") or "{}")
     return max(1, sum(len(v) for k, v in config.get("cluster", {}).items() if k in ("chief", "worker")))
+
+
+def is_chief() -> bool:
+    """True unless this process is a non-chief worker of a multi-machine run (``TF_CONFIG``): the
+    ``chief`` task when the cluster names one, else worker 0. Only the chief writes the run folder."""
+    config = json.loads(os.environ.get("TF_CONFIG") or "{}")
+    cluster, task = config.get("cluster", {}), config.get("task", {})
+    if worker_count() <= 1:
+        return True
+    kind, index = task.get("type", "worker"), int(task.get("index", 0))
+    return kind == "chief" if "chief" in cluster else (kind == "worker" and index == 0)
 
 
 @contextmanager

@@ -58,6 +58,7 @@ def bernoulli_log_likelihood(x, logits):
 
     ``x log sigmoid(l) + (1 - x) log(1 - sigmoid(l)) = x * l - softplus(l)``.
     """
+    x, logits = ops.convert_to_tensor(x, "float32"), ops.convert_to_tensor(logits, "float32")
     per_pixel = x * logits - ops.softplus(logits)
     return ops.sum(ops.reshape(per_pixel, (ops.shape(per_pixel)[0], -1)), axis=1)
 
@@ -67,12 +68,14 @@ def gaussian_kl(mean, log_var):
 
     Analytic, per data point under q(z|x) (erratum V3): ``0.5 * sum(exp(lv) + m^2 - 1 - lv)``.
     """
+    mean, log_var = ops.convert_to_tensor(mean), ops.convert_to_tensor(log_var)
     return 0.5 * ops.sum(ops.exp(log_var) + ops.square(mean) - 1.0 - log_var, axis=1)
 
 
 def gaussian_log_density(z, mean, log_var):
     """``log N(z; mean, exp(log_var))`` summed over the last axis."""
     log_2pi = 1.8378770664093453
+    z, mean, log_var = (ops.convert_to_tensor(t) for t in (z, mean, log_var))
     return -0.5 * ops.sum(log_2pi + log_var + ops.square(z - mean) / ops.exp(log_var), axis=-1)
 
 
@@ -106,17 +109,18 @@ def iwae_bound(log_weights):
 
 def lsgan_discriminator_loss(real_scores, fake_scores):
     """``0.5 * (E (D(x) - 1)^2 + E D(fake)^2)``, averaged over images and patches."""
+    real_scores, fake_scores = ops.convert_to_tensor(real_scores), ops.convert_to_tensor(fake_scores)
     return 0.5 * (ops.mean(ops.square(real_scores - 1.0)) + ops.mean(ops.square(fake_scores)))
 
 
 def lsgan_generator_loss(fake_scores):
     """``E (D(fake) - 1)^2``: the generator wants every patch of its images scored real."""
-    return ops.mean(ops.square(fake_scores - 1.0))
+    return ops.mean(ops.square(ops.convert_to_tensor(fake_scores) - 1.0))
 
 
 def l1(x, y):
     """Mean absolute difference ``E |x - y|`` (per pixel and channel)."""
-    return ops.mean(ops.abs(x - y))
+    return ops.mean(ops.abs(ops.subtract(x, y)))
 
 
 def cycle_consistency_loss(real_a, cycled_a, real_b, cycled_b):

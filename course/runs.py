@@ -33,9 +33,12 @@ import hashlib
 import io
 import json
 import os
+import shutil
+import tempfile
 import time
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
 import keras
 import numpy as np
@@ -112,6 +115,34 @@ def read_history_csv(path: str | os.PathLike) -> dict[str, list[float]]:
         rows = list(csv.DictReader(f))
     keys = [k for k in (rows[0] if rows else {}) if k != "epoch"]
     return {k: [float(r[k]) for r in rows] for k in keys}
+
+
+@contextmanager
+def writable_run(out: str | os.PathLike, chief: bool = True) -> Iterator[RunFolder]:
+    """The run folder this process trains into: ``out`` for the chief (or a single process); for every
+    other worker of a multi-machine run, a scratch folder of its own, deleted afterwards.
+
+    Workers of one run must take the same steps, so a worker starts from the chief's last
+    checkpoint (copied, read only) but writes nothing into ``out``, takes no lock on it, and never
+    removes a file there: on shared storage, writers would rename and delete each other's files.
+    """
+    if chief:
+        yield RunFolder(out)
+        return
+    shared = Path(out)
+    scratch = Path(tempfile.mkdtemp(prefix="course-worker-"))
+    try:
+        run = RunFolder(scratch / "run")
+        if (shared / "checkpoints" / STATE_FILE).is_file():
+            state = json.loads((shared / "checkpoints" / STATE_FILE).read_text())
+            run.checkpoints.mkdir(parents=True, exist_ok=True)
+            if (shared / RUN_FILE).is_file():
+                shutil.copy2(shared / RUN_FILE, run.path / RUN_FILE)
+            for name in (STATE_FILE, state["weights"]):
+                shutil.copy2(shared / "checkpoints" / name, run.checkpoints / name)
+        yield run
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
 
 
 def run_folder(name: str, root: str | os.PathLike | None = None, **settings) -> RunFolder:
@@ -204,19 +235,35 @@ def _digest(value) -> str:
     return hashlib.sha256(json.dumps(value).encode()).hexdigest()[:8]
 
 
+def environment() -> dict:
+    """What a run's arithmetic depends on beyond its settings: the Keras backend and Keras' version.
+
+    A checkpoint restores exactly only where both are the same: another backend has other kernels,
+    random-number generators and seed-generator states, another Keras version may save or
+    initialise differently."""
+    return {"backend": keras.backend.backend(), "keras": keras.__version__}
+
+
 def check_same_run(run: RunFolder, record: dict) -> None:
-    """Refuse to continue ``run`` under anything but the settings its weights were trained with."""
+    """Refuse to continue ``run`` under anything but the settings, backend and Keras version its
+    weights were trained with."""
     recorded = run.record()
     if recorded is None:
         return
     if "course_version" in record and recorded.get("course_version") != record["course_version"]:
         print(f"Note: {run.path} was started with course {recorded.get('course_version')}; "
               f"this is course {record.get('course_version')}.")
-    compared = [k for k in ("settings", "data", "model") if k in record]
+    compared = [k for k in ("settings", "data", "model", "backend", "keras") if k in record]
     lines = differences({k: recorded.get(k) for k in compared}, {k: record.get(k) for k in compared})
     if lines:
+        moved = [k for k in ("backend", "keras") if k in compared and recorded.get(k) != record.get(k)]
+        where = ""
+        if moved:
+            where = (f"\nA run continues exactly only on the backend and Keras version it started with: continue it "
+                     f"with KERAS_BACKEND={recorded.get('backend')} and Keras {recorded.get('keras')} "
+                     f"(pip install \"keras=={recorded.get('keras')}\"), or start a new run in another folder.")
         raise RunFolderError(
-            f"{run.path} holds a run trained with other settings; it was not changed:\n" + "\n".join(lines)
+            f"{run.path} holds a run trained with other settings; it was not changed:\n" + "\n".join(lines) + where
             + "\nEither continue it with its own settings (those 'in the run'), or train a new run in another "
               "folder (--out on the command line; notebooks name a new folder for new settings).")
 
@@ -346,7 +393,7 @@ def fit_resumable(
     with run.lock():
         run.clean()
         record = {"settings": settings or {}, "data": data_fingerprint or {}, "model": describe_model(model),
-                  "course_version": __version__, "keras": keras.__version__, "backend": keras.backend.backend()}
+                  "course_version": __version__, **environment()}
         done, history = 0, {}
         state = run.state()
         if state is not None:

@@ -176,3 +176,48 @@ def test_without_a_gpu_each_lesson_says_what_its_full_settings_take_on_a_cpu():
     report = devices.environment_report("04")
     assert f"about {devices.CPU_MINUTES['04']:.0f} minutes" in report and "COURSE_FAST=1" in report
     assert "minutes" not in devices.environment_report(None)  # no lesson: no estimate
+
+
+MULTIWORKER = Path(__file__).parent / "helpers" / "multiworker_step.py"
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.mark.skipif(keras.backend.backend() != "tensorflow", reason="TF_CONFIG workers are TensorFlow's")
+def test_two_workers_on_the_loopback_address_train_as_one_and_only_the_chief_writes(tmp_path):
+    """Two processes, ``TF_CONFIG`` naming two local ports, ``MultiWorkerMirroredStrategy``: one DCGAN
+    step through the course's run machinery. Only the chief (worker 0) writes the run folder; the
+    other worker trains in a scratch folder that is gone afterwards; both end with the same weights,
+    equal to one process taking the same global batch."""
+    out, results = tmp_path / "run", tmp_path / "results"
+    results.mkdir()
+    ports = [str(_free_port()), str(_free_port())]
+    env = {**os.environ, "KERAS_BACKEND": "tensorflow"}
+    env.pop("TF_CONFIG", None)
+    workers = [subprocess.Popen([sys.executable, str(MULTIWORKER), str(out), str(results), str(i), *ports],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env) for i in (0, 1)]
+    reports = []
+    for worker in workers:
+        stdout, stderr = worker.communicate(timeout=300)
+        assert worker.returncode == 0, stderr[-3000:]
+        reports.append(json.loads(stdout.strip().splitlines()[-1]))
+    single = subprocess.run([sys.executable, str(MULTIWORKER), str(tmp_path / "single"), str(results), "single"],
+                            capture_output=True, text=True, timeout=300, env=env)
+    assert single.returncode == 0, single.stderr[-3000:]
+    chief, worker = reports
+    assert chief["chief"] and not worker["chief"] and chief["replicas"] == worker["replicas"] == 2
+    assert chief["wrote"] == str(out) and worker["wrote"] != str(out) and not Path(worker["wrote"]).exists()
+    assert sorted(p.name for p in (out / "checkpoints").iterdir()) == ["epoch-0001.weights.h5", "state.json"]
+    assert not list(out.glob(".*tmp*")) and not list(out.glob("*.tmp"))
+    loaded = [np.load(results / f"weights-{name}.npz") for name in ("0", "1", "single", "start")]
+    keys = list(loaded[0].keys())
+    gap = lambda a, b: max(float(np.max(np.abs(a[k] - b[k]))) for k in keys)  # noqa: E731
+    assert gap(loaded[0], loaded[1]) == 0.0  # the workers agree
+    moved = gap(loaded[2], loaded[3])
+    assert moved > 1e-3 and gap(loaded[0], loaded[2]) < 1e-4 * max(1.0, moved)

@@ -9,6 +9,7 @@ import pytest
 from course.cli import main
 from course.errors import RunFolderError
 from course.jobs import cnn, evaluators, vae
+from course.models import cnn as cnn_models
 
 from conftest import write_mnist_folder
 
@@ -72,3 +73,42 @@ def test_the_evaluator_cache_is_keyed_by_data_and_recipe_and_leaves_random_strea
     evaluators.evaluator("mnist", fast=True, data_dir=tmp_path / "a")
     assert (folder_a / "model.keras").stat().st_mtime_ns == stamp  # cached: not trained again
     assert draws() == expected  # and the caller's streams are the same whether the cache existed or not
+
+
+def test_an_evaluator_that_cannot_be_loaded_is_rebuilt_and_the_key_holds_keras_backend_and_precision(
+        tmp_path, monkeypatch, capsys):
+    """One course home, used by two Keras versions (a Drive-backed home after Colab updates Keras) or on
+    two backends or precisions: each gets an evaluator of its own, and an entry that fails to load
+    (saved by a Keras that this one cannot read, or damaged) is rebuilt with one line, never a traceback."""
+    monkeypatch.setenv("COURSE_CACHE_DIR", str(tmp_path / "cache"))
+    write_mnist_folder(tmp_path / "a" / "mnist", n_train=60, n_test=20, seed=0)
+    folder = evaluators.cache_folder("mnist", fast=True, data_dir=tmp_path / "a")
+    with monkeypatch.context() as m:
+        m.setattr(keras, "__version__", "3.99.0")
+        assert evaluators.cache_folder("mnist", fast=True, data_dir=tmp_path / "a") != folder
+    with monkeypatch.context() as m:
+        precision = evaluators.devices.resolve_precision("auto")
+        m.setattr(evaluators.devices, "resolve_precision", lambda requested="auto": precision)
+        m.setattr(keras.backend, "backend", lambda: "jax" if keras.config.backend() != "jax" else "torch")
+        assert evaluators.cache_folder("mnist", fast=True, data_dir=tmp_path / "a") != folder
+    with monkeypatch.context() as m:
+        m.setattr(evaluators.devices, "resolve_precision", lambda requested="auto": "mixed_bfloat16")
+        assert evaluators.cache_folder("mnist", fast=True, data_dir=tmp_path / "a") != folder
+
+    builds = []
+
+    def build(dataset, fast, target, data_dir, verbose):  # a small stand-in for the cnn job, counted
+        builds.append(target)
+        target.mkdir(parents=True, exist_ok=True)
+        model = cnn_models.compile_classifier(cnn_models.build_classifier((28, 28, 1), widths=(4, 8), convs=(1, 1)), 1)
+        model.save(target / "model.keras")
+
+    monkeypatch.setattr(evaluators, "_train_in_subprocess", build)
+    evaluators.evaluator("mnist", fast=True, data_dir=tmp_path / "a")
+    assert builds == [folder]
+    # what a newer Keras wrote: an archive this Keras cannot read (here: not an archive at all)
+    (folder / "model.keras").write_bytes(b"saved by another Keras")
+    judge = evaluators.evaluator("mnist", fast=True, data_dir=tmp_path / "a")
+    assert builds == [folder, folder] and judge.output_shape == (None, 10)
+    said = capsys.readouterr().out
+    assert said.count("could not be loaded") == 1 and "rebuilding it" in said and str(folder) in said

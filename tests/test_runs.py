@@ -296,3 +296,21 @@ def test_a_model_that_does_not_fit_the_run_is_refused_before_loading(tmp_path):
         runs.fit_resumable(tiny_model(), x, y, epochs=2, run=tmp_path, settings={"width": 16}, verbose=0)
     with pytest.raises(RunFolderError, match="would not undo them"):
         runs.fit_resumable(tiny_model(), x, y, epochs=0, run=tmp_path, settings={"width": 8}, verbose=0)
+
+
+@pytest.mark.parametrize("key, other", [("backend", "another-backend"), ("keras", "3.0.0")])
+def test_a_run_resumes_only_on_its_backend_and_keras_version(tmp_path, key, other):
+    """A run started on TensorFlow and resumed on JAX (or under another Keras) cannot continue exactly:
+    the resume stops, names the difference and says how to continue it or start anew."""
+    x, y = tiny_data()
+    runs.fit_resumable(tiny_model(), x, y, epochs=1, run=tmp_path, verbose=0)
+    record = json.loads((tmp_path / "run.json").read_text())
+    assert record["backend"] == keras.backend.backend() and record["keras"] == keras.__version__
+    record[key] = other  # the run as another backend or Keras would have recorded it
+    (tmp_path / "run.json").write_text(json.dumps(record))
+    with pytest.raises(RunFolderError) as refused:
+        runs.fit_resumable(tiny_model(), x, y, epochs=2, run=tmp_path, verbose=0)
+    now = keras.backend.backend() if key == "backend" else keras.__version__
+    assert f"{key}: {other!r} in the run, {now!r} now" in str(refused.value)
+    assert f"KERAS_BACKEND={record['backend']}" in str(refused.value) and "new run" in str(refused.value)
+    assert json.loads((tmp_path / "checkpoints" / "state.json").read_text())["epoch"] == 1  # nothing changed

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import os
 import typing
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Literal
 
@@ -23,7 +23,8 @@ import numpy as np
 from .. import config, data, devices, plotting
 from ..errors import CourseError, RunFolderError
 from ..io import atomic_path, write_json_atomic
-from ..runs import RunFolder, SampleGrid, check_same_run, fit_resumable, train_seconds, write_gif
+from ..runs import (RunFolder, SampleGrid, check_same_run, environment, fit_resumable, train_seconds, write_gif,
+                    writable_run)
 
 
 @dataclass
@@ -216,15 +217,15 @@ class TrainJob:
         settings["precision"] = policy or devices.resolve_precision(cfg.precision)
         return settings
 
-    def command(self, settings: dict, out) -> str:
-        """The command line that continues a run with ``settings``."""
+    def command(self, settings: dict, out, resume: bool = True) -> str:
+        """The command line that continues a run with ``settings`` (or, ``resume=False``, starts one)."""
         defaults = self.Config()
         flags = []
         for key, value in settings.items():
             if value != getattr(defaults, key, None) and value is not None:
                 flag = "--" + key.replace("_", "-")
                 flags.append(flag if value is True else f"--no-{flag[2:]}" if value is False else f"{flag} {value}")
-        return " ".join(["python -m course train", self.name, *flags, "--out", str(out), "--resume"])
+        return " ".join(["python -m course train", self.name, *flags, "--out", str(out), *(["--resume"] if resume else [])])
 
     # ------------------------------------------------------------------ the fixed order
 
@@ -234,8 +235,13 @@ class TrainJob:
         The folder is locked for the whole job; a folder that holds a run is refused
         without ``resume``, and with it unless its settings and data are these.
         """
-        run = RunFolder(out)
-        with run.lock(), devices.training_setup(cfg.precision, cfg.devices) as (policy, replicas):
+        if cfg.steps_per_execution > 1 and keras.backend.backend() == "torch":
+            print("Note: PyTorch runs one train step per call; --steps-per-execution is ignored there.")
+            cfg = replace(cfg, steps_per_execution=1)
+        # on several machines (TF_CONFIG) only the chief writes `out` and holds its lock; the other workers
+        # train the same steps in a scratch folder of their own
+        with writable_run(out, devices.is_chief()) as run, run.lock(), \
+                devices.training_setup(cfg.precision, cfg.devices) as (policy, replicas):
             d = self.load(cfg, data_dir)
             settings, fingerprint = self.settings(cfg, policy), self.fingerprint(cfg, d)
             self._check_resumable(run, resume, settings, fingerprint)
@@ -265,8 +271,13 @@ class TrainJob:
             raise RunFolderError(f"{run.path} already holds a run (checkpoint after epoch {state['epoch']}). "
                                  "Resume it with --resume, or choose another --out.")
         try:
-            check_same_run(run, {"settings": settings, "data": fingerprint})
+            check_same_run(run, {"settings": settings, "data": fingerprint, **environment()})
         except RunFolderError as err:
-            recorded = (run.record() or {}).get("settings")
-            hint = f"\nTo continue it: {self.command(recorded, run.path)}" if recorded else ""
+            record = run.record() or {}
+            recorded = record.get("settings")
+            prefix = "" if record.get("backend", keras.backend.backend()) == keras.backend.backend() else (
+                f"KERAS_BACKEND={record['backend']} ")
+            hint = f"\nTo continue it: {prefix}{self.command(recorded, run.path)}" if recorded else ""
+            new_out = f"{run.path}-{keras.backend.backend()}" if prefix else f"{run.path}-2"
+            hint += f"\nTo start a new run: {self.command(settings, new_out, resume=False)}"
             raise RunFolderError(f"{err}{hint}") from None

@@ -44,7 +44,7 @@ class CNNJob(TrainJob):
         return d
 
     def build(self, cfg, d):
-        model = cnn.classifier_for(cfg.dataset, cfg.augment)
+        model = cnn.classifier_for(cfg.dataset, cfg.augment, seed=cfg.seed)
         return cnn.compile_classifier(model, total_steps=d.epochs * math.ceil(len(d.x_train) / d.batch_size),
                                       learning_rate=cfg.learning_rate, steps_per_execution=cfg.steps_per_execution)
 

@@ -6,7 +6,10 @@ penultimate features (the classifier-feature Fréchet distance). The scoring its
 
 The cache is keyed by everything the classifier depends on: the recipe, a fingerprint of
 the data it is trained on (so a data subset and the complete dataset never share an
-evaluator) and the course's version. An evaluator is trained in a separate process, under
+evaluator), the course's version, Keras' version, the backend and the precision the
+recipe resolves to on this machine (one course home can serve Colab's Keras and a
+laptop's, TensorFlow and JAX, a CPU and a GPU). An entry that cannot be loaded (saved by
+another Keras, or damaged) is rebuilt, with one line saying why. An evaluator is trained in a separate process, under
 a lock: the caller's random streams, precision policy and devices are left as they were,
 so a run's figures do not depend on whether the cache existed, and two jobs that need the
 same evaluator train it once.
@@ -18,6 +21,7 @@ import json
 import os
 import random
 import re
+import shutil
 import subprocess
 import sys
 from dataclasses import asdict
@@ -25,7 +29,7 @@ from pathlib import Path
 
 import keras
 
-from .. import config, data
+from .. import config, data, devices
 from ..errors import CourseError
 from ..io import FileLock
 from ..version import __version__
@@ -46,7 +50,8 @@ def cache_folder(dataset: str, *, fast: bool, data_dir=None) -> Path:
     cfg = recipe(dataset, fast)
     loaded = data.load(dataset, data_dir=data_dir)
     key = {"recipe": asdict(cfg), "data": data.fingerprint(dataset, *loaded.train, *loaded.test),
-           "course": __version__}
+           "course": __version__, "keras": keras.__version__, "backend": keras.backend.backend(),
+           "precision": devices.resolve_precision(cfg.precision)}
     digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:12]
     return config.cache_dir() / "evaluators" / f"cnn-{dataset}{'-fast' if fast else ''}-{digest}"
 
@@ -58,14 +63,33 @@ def evaluator(dataset: str = "mnist", *, fast: bool | None = None, data_dir=None
     """
     fast = config.fast_mode() if fast is None else fast
     folder = cache_folder(dataset, fast=fast, data_dir=data_dir)
-    model_file = folder / "model.keras"
-    if not model_file.is_file():
-        with FileLock(folder.with_name(folder.name + ".lock"), what=f"The evaluator cache {folder}").acquire(
-                wait=True):
-            if not model_file.is_file():  # another process may have built it while this one waited
-                if verbose:
-                    print(f"Training the {dataset} evaluator once (cached in {folder}) ...", flush=True)
-                _train_in_subprocess(dataset, fast, folder, data_dir, verbose)
+    _ensure_built(dataset, fast, folder, data_dir, verbose)
+    try:
+        return _load(folder)
+    except Exception as err:  # saved by another Keras, damaged, half-deleted: build it again
+        reason = f"{type(err).__name__}: {(str(err).splitlines() or [''])[0][:200]}"
+        print(f"The cached {dataset} evaluator in {folder} could not be loaded ({reason}); rebuilding it.", flush=True)
+        with _lock(folder):
+            shutil.rmtree(folder, ignore_errors=True)
+        _ensure_built(dataset, fast, folder, data_dir, verbose)
+        return _load(folder)
+
+
+def _lock(folder: Path):
+    return FileLock(folder.with_name(folder.name + ".lock"), what=f"The evaluator cache {folder}").acquire(wait=True)
+
+
+def _ensure_built(dataset: str, fast: bool, folder: Path, data_dir, verbose) -> None:
+    if (folder / "model.keras").is_file():
+        return
+    with _lock(folder):
+        if not (folder / "model.keras").is_file():  # another process may have built it while this one waited
+            if verbose:
+                print(f"Training the {dataset} evaluator once (cached in {folder}) ...", flush=True)
+            _train_in_subprocess(dataset, fast, folder, data_dir, verbose)
+
+
+def _load(folder: Path) -> keras.Model:
     state = random.getstate()  # building Keras layers draws default seeds from Python's generator
     try:
         return cnn.load_classifier(folder)
@@ -78,8 +102,10 @@ def _train_in_subprocess(dataset: str, fast: bool, folder: Path, data_dir, verbo
     args = json.dumps({"dataset": dataset, "fast": fast, "folder": str(folder),
                        "data_dir": None if data_dir is None else str(data_dir), "verbose": 2 if verbose else 0})
     package_root = str(Path(__file__).resolve().parents[2])
-    env = {**os.environ, "KERAS_BACKEND": keras.backend.backend(),
+    # the parent may hold the GPU already: each backend takes memory as it needs it, not all at once
+    env = {**devices.GROW_GPU_MEMORY, **os.environ, "KERAS_BACKEND": keras.backend.backend(),
            "PYTHONPATH": os.pathsep.join(p for p in (package_root, os.environ.get("PYTHONPATH")) if p)}
+    env.pop("TF_CONFIG", None)  # the evaluator trains alone, not as a worker of the caller's cluster
     process = subprocess.Popen([sys.executable, "-c", f"from course.jobs.evaluators import _build; _build({args!r})"],
                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
     tail = []

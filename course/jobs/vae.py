@@ -57,7 +57,7 @@ class VAEJob(TrainJob):
         plotting.save_png(run / "samples.png", plotting.grid_image(model.sample(100, seed=cfg.seed)),
                           info=plotting.generated_info("VAE decoder, prior samples", run))
         x_binary = vae.binarize_fixed(d.x_test[:10], seed=cfg.seed)
-        recon = ops.convert_to_numpy(ops.sigmoid(model(x_binary)))
+        recon = ops.convert_to_numpy(ops.sigmoid(model.reconstruct(x_binary)))
         plotting.save_png(run / "reconstructions.png", plotting.grid_image(np.concatenate([x_binary, recon])),
                           info=plotting.generated_info("VAE, test images and their reconstructions", run))
         codes, label = vae.latent_codes_2d(model, d.x_test[:5000])

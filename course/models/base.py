@@ -1,12 +1,15 @@
-"""What the model families share: several optimizers seen by ``fit`` as one, the bookkeeping of
-JAX's explicit state, and batched calls.
+"""What the model families share: several optimizers seen by ``fit`` as one, the one train step of
+the models with several networks (:class:`AdversarialTrainStep`), and batched calls.
 
-Taught in passing in 02_dcgan (the JAX and PyTorch train steps) and used by 03 and 04.
+Taught in 02_dcgan (the train step) and used by 04.
 """
 from __future__ import annotations
 
 import keras
 import numpy as np
+
+from .. import backend
+from ..errors import CourseError
 
 
 class OptimizerGroup:
@@ -55,57 +58,104 @@ def loss_scaled_optimizer(optimizer):
     return optimizer
 
 
-# --------------------------------------------------------------------------- JAX: explicit state
+# --------------------------------------------------------------------------- one train step, three backends
 
 
-class StateIndex:
-    """Where each network's variables sit in the model's flat state lists (JAX train steps).
+class PrecisionError(CourseError):
+    """The dtype policy changed after the model's optimizers were made."""
 
-    ``fit`` on JAX hands a train step the values of ``model.trainable_variables`` and of
-    ``model.non_trainable_variables`` as two flat lists. ``take`` picks one network's values
-    out of such a list; ``put`` writes new values for them back.
+
+def check_precision(model: keras.Model, optimizers: list) -> None:
+    """Refuse to train when the precision was changed after the model was built and compiled.
+
+    Under ``mixed_float16`` every optimizer must scale its loss (``LossScaleOptimizer``, made in
+    ``compile``), or small float16 gradients underflow to zero and training silently stalls; and the
+    networks must have been built under the policy in force (layers keep the policy they were built
+    with, so a policy set afterwards would not change what they compute).
+    """
+    policy = keras.mixed_precision.global_policy().name
+    computes = {layer.dtype_policy.compute_dtype for layer in model._flatten_layers(include_self=False)
+                if layer.weights and layer.dtype_policy.compute_dtype != "float32"}
+    if ("float16" in computes or policy == "mixed_float16") and not all(scales_loss(o) for o in optimizers):
+        raise PrecisionError(
+            f"the model trains in float16 (policy {policy!r}) but its optimizers do not scale the loss: the "
+            "precision was changed after compile(). Set it first (keras.mixed_precision.set_global_policy, "
+            "or --precision), then build and compile the model.")
+    wanted = keras.mixed_precision.Policy(policy).compute_dtype
+    if wanted != "float32" and wanted not in computes:
+        raise PrecisionError(
+            f"the global policy is {policy!r} but the model was built in float32: the precision was changed "
+            "after the model was built. Set it first, then build and compile the model.")
+
+
+class AdversarialTrainStep:
+    """The train step of the course's models with several networks and optimizers, written once.
+
+    A model's :meth:`step` is one backend-neutral function: it calls :meth:`update` with a forward
+    pass that returns named losses, and a plan saying which optimizer applies the gradient of which
+    loss to which variables. :mod:`course.backend` does the rest (TensorFlow's ``GradientTape``,
+    JAX's ``jax.vjp`` and ``stateless_apply``, PyTorch's ``autograd``). Taught in 02_dcgan, Train step.
     """
 
-    def __init__(self, model_variables: list):
-        self.position = {id(v): i for i, v in enumerate(model_variables)}
+    def train_step(self, *args):
+        """What ``fit()`` runs for every batch: :meth:`step`, made stateless on JAX."""
+        if backend.name() == "jax":
+            state, data = args
+            return backend.stateless_step(self, self.step, state, data)
+        return self.step(*args)
 
-    def take(self, values: list, variables: list) -> list:
-        return [values[self.position[id(v)]] for v in variables]
+    def step(self, data) -> dict:
+        raise NotImplementedError
 
-    def put(self, values: list, variables: list, new: list) -> list:
-        values = list(values)
-        for v, value in zip(variables, new):
-            values[self.position[id(v)]] = value
-        return values
+    def _maybe_symbolic_build(self, iterator=None, data_batch=None):
+        """Nothing to build: the networks are built when the model is made. (Keras' TensorFlow trainer
+        would trace the model on a sample batch reduced over the replicas, which fails under
+        ``MultiWorkerMirroredStrategy``.)"""
 
+    def update(self, forward, plan: list) -> tuple[dict, object]:
+        """Run ``forward()`` -> ``(losses: {name: scalar}, aux)`` once, then for each ``(loss name,
+        optimizer, variables)`` of ``plan`` let ``optimizer`` apply the gradient of that loss to
+        ``variables`` (and to nothing else). Returns ``(losses, aux)``.
 
-def stateless_scaled_loss(optimizer, optimizer_values: list, loss):
-    """``optimizer.scale_loss(loss)`` reading the loss scale from ``optimizer_values`` (JAX)."""
-    with keras.StatelessScope(state_mapping=list(zip(optimizer.variables, optimizer_values))):
-        return optimizer.scale_loss(loss)
+        Each loss is divided by the number of replicas (a distribution strategy sums the replicas'
+        gradients) and scaled by its optimizer under ``mixed_float16``. Entries with the same loss and
+        no loss scaling share one backward pass.
+        """
+        check_precision(self, [optimizer for _, optimizer, _ in plan])
+        replicas = backend.replicas()
+        keys, optimizer_of, wrt_of = [], {}, {}
+        for loss_name, optimizer, variables in plan:
+            key = (loss_name, id(optimizer) if scales_loss(optimizer) else None)
+            if key not in wrt_of:
+                keys.append(key)
+                optimizer_of[key], wrt_of[key] = optimizer, []
+            wrt_of[key].extend(variables)
 
+        def scaled():
+            losses, aux = forward()
+            out = []
+            for loss_name, scaling in keys:
+                loss = losses[loss_name] / replicas
+                out.append(optimizer_of[(loss_name, scaling)].scale_loss(loss) if scaling else loss)
+            return out, (losses, aux)
 
-def stateless_draw(variables: list, values: list, draw):
-    """Run ``draw()`` (which uses seed generators whose states are ``variables``) with the states
-    ``values``; returns ``(result, new state values)`` (JAX)."""
-    with keras.StatelessScope(state_mapping=list(zip(variables, values))) as scope:
-        result = draw()
-    return result, [_current(scope, v, old) for v, old in zip(variables, values)]
+        _, (losses, aux), grads = backend.value_and_grads(scaled, [(i, wrt_of[key]) for i, key in enumerate(keys)])
+        taken = {key: 0 for key in keys}
+        for loss_name, optimizer, variables in plan:
+            key = (loss_name, id(optimizer) if scales_loss(optimizer) else None)
+            k, start = keys.index(key), taken[key]
+            backend.apply(optimizer, grads[k][start: start + len(variables)], variables)
+            taken[key] += len(variables)
+        return losses, aux
 
-
-def stateless_track(model: keras.Model, metrics_values: list, values: dict) -> tuple[dict, list]:
-    """Update the model's ``keras.metrics.Mean`` trackers with ``values`` statelessly (JAX);
-    returns ``(logs, new metrics values)``."""
-    with keras.StatelessScope(state_mapping=list(zip(model.metrics_variables, metrics_values))) as scope:
-        for tracker in model.metrics:
+    def track(self, values: dict) -> dict:
+        """Update the model's ``keras.metrics.Mean`` trackers with ``values`` (by name); the logs."""
+        for tracker in self.metrics:
             tracker.update_state(values[tracker.name])
-        logs = {tracker.name: tracker.result() for tracker in model.metrics}
-    return logs, [_current(scope, v, old) for v, old in zip(model.metrics_variables, metrics_values)]
-
-
-def _current(scope, variable, old):
-    new = scope.get_current_value(variable)
-    return old if new is None else new
+        logs = {tracker.name: tracker.result() for tracker in self.metrics}
+        if backend.multi_worker():  # Keras averages each worker's logs along axis 0: give them one
+            logs = {name: keras.ops.reshape(value, (1,)) for name, value in logs.items()}
+        return logs
 
 
 # --------------------------------------------------------------------------- using a trained network
@@ -144,19 +194,6 @@ def multiply_adds(model: keras.Model) -> int:
 def steps_per_epoch(n_images: int, batch_size: int) -> int:
     """Full batches in ``n_images`` (GAN steps drop the last partial batch)."""
     return max(1, n_images // batch_size)
-
-
-def stateless_run(model: keras.Model, fn, trainable: list, non_trainable: list):
-    """Run ``fn()`` -- ordinary Keras code on ``model`` -- with the model's weights and other state taken
-    from the values given (JAX); returns ``(result, new non-trainable values)``.
-
-    What ``stateless_call`` does for a network's ``call``, for any method of the model.
-    """
-    mapping = list(zip(model.trainable_variables, trainable)) + list(zip(model.non_trainable_variables,
-                                                                         non_trainable))
-    with keras.StatelessScope(state_mapping=mapping) as scope:
-        result = fn()
-    return result, [_current(scope, v, old) for v, old in zip(model.non_trainable_variables, non_trainable)]
 
 
 def scales_loss(optimizer) -> bool:

@@ -26,17 +26,17 @@ def conv_block(x, filters: int, name: str, bn_momentum: float = BN_MOMENTUM):
     return layers.ReLU(name=f"{name}_relu")(x)
 
 
-def augmentation(kind: str) -> keras.Sequential | None:
+def augmentation(kind: str, seed: int | None = None) -> keras.Sequential | None:
     """Random training-time augmentation (inactive at inference): ``none``, ``flip`` or ``flip_shift``.
 
     Horizontal flips suit CIFAR-10 and Fashion-MNIST; they would turn digits into
-    non-digits, so MNIST gets none.
+    non-digits, so MNIST gets none. ``seed`` seeds the layers' own random generators.
     """
     if kind == "none":
         return None
-    steps = [layers.RandomFlip("horizontal")]
+    steps = [layers.RandomFlip("horizontal", seed=_offset(seed, 1))]
     if kind == "flip_shift":
-        steps.append(layers.RandomTranslation(0.1, 0.1, fill_mode="reflect"))
+        steps.append(layers.RandomTranslation(0.1, 0.1, fill_mode="reflect", seed=_offset(seed, 2)))
     elif kind != "flip":
         raise ValueError(f"augmentation must be none, flip or flip_shift, got {kind!r}")
     return keras.Sequential(steps, name="augment")
@@ -51,6 +51,7 @@ def build_classifier(
     augment: str = "none",
     name: str = "cnn",
     bn_momentum: float = BN_MOMENTUM,
+    seed: int | None = 0,
 ) -> keras.Model:
     """A small modern CNN: conv-BN-ReLU blocks (``convs[i]`` convolutions of ``widths[i]``
     filters, then 2x2 max-pool), global average pool, dropout, logits.
@@ -58,11 +59,14 @@ def build_classifier(
 
     Inputs are images in [0, 1] of ``input_shape``; outputs are ``num_classes``
     logits (no softmax: the loss applies it, ``from_logits=True``). The layer
-    named ``features`` is the penultimate representation.
+    named ``features`` is the penultimate representation. ``seed`` seeds the random layers'
+    own generators (dropout, augmentation), whose states checkpoints keep: without one, Keras'
+    dropout on PyTorch draws from torch's global generator, which no checkpoint saves, and a
+    resumed run could not continue exactly.
     """
     inputs = keras.Input(shape=tuple(input_shape), name="images")
     x = inputs
-    aug = augmentation(augment)
+    aug = augmentation(augment, seed)
     if aug is not None:
         x = aug(x)
     for i, (width, n) in enumerate(zip(widths, convs)):
@@ -71,18 +75,24 @@ def build_classifier(
         if i < len(widths) - 1:
             x = layers.MaxPooling2D(name=f"block{i + 1}_pool")(x)
     x = layers.GlobalAveragePooling2D(name="features")(x)
-    x = layers.Dropout(dropout, name="dropout")(x)
+    x = layers.Dropout(dropout, seed=_offset(seed, 3), name="dropout")(x)
     # float32 logits even under mixed precision, so the softmax in the loss is stable
     logits = layers.Dense(num_classes, dtype="float32", name="logits")(x)
     return keras.Model(inputs, logits, name=name)
 
 
-def classifier_for(dataset: str, augment: str | None = None, bn_momentum: float = BN_MOMENTUM) -> keras.Model:
+def _offset(seed: int | None, k: int) -> int | None:
+    return None if seed is None else int(seed) * 10 + k
+
+
+def classifier_for(dataset: str, augment: str | None = None, bn_momentum: float = BN_MOMENTUM,
+                   seed: int | None = 0) -> keras.Model:
     """The course's classifier for a dataset, with the augmentation that suits it."""
     ds = data.spec(dataset)
     default_aug = {"cifar10": "flip_shift", "fashion_mnist": "flip"}.get(dataset, "none")
     return build_classifier(ds.image_shape, ds.num_classes,
-                            augment=augment or default_aug, name=f"cnn_{dataset}", bn_momentum=bn_momentum)
+                            augment=augment or default_aug, name=f"cnn_{dataset}", bn_momentum=bn_momentum,
+                            seed=seed)
 
 
 def compile_classifier(model: keras.Model, total_steps: int, learning_rate: float = 2e-3,

@@ -35,8 +35,7 @@ from keras import layers, ops
 from .. import backend, losses
 from ..data import check_images, from_symmetric, to_domain_a, to_symmetric
 from ..errors import ShapeError
-from .base import (OptimizerGroup, StateIndex, apply_in_batches, loss_scaled_optimizer, scales_loss,
-                   stateless_run, stateless_scaled_loss, stateless_track)
+from .base import AdversarialTrainStep, OptimizerGroup, apply_in_batches, loss_scaled_optimizer
 
 IMAGE_SHAPE = (28, 28, 3)
 
@@ -206,7 +205,7 @@ class ImagePool(layers.Layer):
 # --------------------------------------------------------------------------- the model
 
 
-class CycleGAN(keras.Model):
+class CycleGAN(AdversarialTrainStep, keras.Model):
     """G: A -> B, F: B -> A, D_A, D_B and the CycleGAN ``train_step``. Taught in 04_cyclegan.
 
     ``fit(dataset)`` where each element is a pair of *unpaired* batches ``(a, b)`` in
@@ -332,126 +331,30 @@ class CycleGAN(keras.Model):
         d_b_loss = self._d_loss(self.d_b(real_b, training=training), self.d_b(pooled_b, training=training))
         return d_a_loss, d_b_loss, real_a_logits, fake_a_logits
 
-    def train_step(self, *args):
-        """What ``fit()`` runs for every pair of batches: the step written for the backend in use."""
-        steps = {"tensorflow": self.tf_train_step, "jax": self.jax_train_step, "torch": self.torch_train_step}
-        return steps[backend.name()](*args)
+    def step(self, batch) -> dict:
+        """One train step, the same code on TensorFlow, JAX and PyTorch: every loss term computed once,
+        then each network updated by its own optimizer on its own variables only.
 
-    def _generators_share_a_scale(self) -> bool:
-        # G's and F's gradients come from one total (the cycle terms involve both): one backward pass
-        # serves both unless each optimizer scales the loss by its own factor (mixed_float16)
-        return not (scales_loss(self.g_optimizer) or scales_loss(self.f_optimizer))
-
-    def tf_train_step(self, batch):
-        """TensorFlow: one persistent ``GradientTape`` over every term; each optimizer applies the
-        gradient of its own network's loss to its own variables."""
-        import tensorflow as tf
-
+        G and F both follow the generators' total (the cycle terms involve both, so one backward pass
+        serves both); D_A and D_B follow the sum of their losses (each depends on its own weights only,
+        so each gets the gradient of its own loss). :meth:`update` takes the gradients and applies them
+        (``course.backend``: the only backend-specific code).
+        """
         real_a, real_b = batch
-        g_vars, f_vars = self.g.trainable_variables, self.f.trainable_variables
-        d_a_vars, d_b_vars = self.d_a.trainable_variables, self.d_b.trainable_variables
-        n = backend.replicas()  # replicas of a distribution strategy each see 1/N of the batch
-        with tf.GradientTape(persistent=True) as tape:
+
+        def forward():
             terms, fake_a, fake_b = self.generator_losses(real_a, real_b)
             d_a_loss, d_b_loss, real_a_logits, fake_a_logits = self.discriminator_losses(real_a, real_b, fake_a, fake_b)
-            g_total = self.g_optimizer.scale_loss(terms["total"] / n)
-            f_total = self.f_optimizer.scale_loss(terms["total"] / n)
-            # D_A's and D_B's losses are independent: one sum gives each its own (scaled) gradient
-            d_total = self.d_a_optimizer.scale_loss(d_a_loss / n) + self.d_b_optimizer.scale_loss(d_b_loss / n)
-        if self._generators_share_a_scale():
-            grads = tape.gradient(g_total, g_vars + f_vars)
-            g_grads, f_grads = grads[: len(g_vars)], grads[len(g_vars):]
-        else:
-            g_grads, f_grads = tape.gradient(g_total, g_vars), tape.gradient(f_total, f_vars)
-        self.g_optimizer.apply_gradients(zip(g_grads, g_vars))
-        self.f_optimizer.apply_gradients(zip(f_grads, f_vars))
-        grads = tape.gradient(d_total, d_a_vars + d_b_vars)
-        self.d_a_optimizer.apply_gradients(zip(grads[: len(d_a_vars)], d_a_vars))
-        self.d_b_optimizer.apply_gradients(zip(grads[len(d_a_vars):], d_b_vars))
-        del tape
-        return self._track(terms, d_a_loss, d_b_loss, real_a_logits, fake_a_logits)
+            return ({"generators": terms["total"], "discriminators": d_a_loss + d_b_loss},
+                    (terms, d_a_loss, d_b_loss, real_a_logits, fake_a_logits))
 
-    def jax_train_step(self, state, batch):
-        """JAX: the same Keras code (``generator_losses``, ``discriminator_losses``) runs as a pure function
-        of the weights under ``keras.StatelessScope`` (what ``stateless_call`` does for a network), so
-        the pools and the noise generators move as explicit state. ``jax.vjp`` runs the forward pass
-        once and gives the generators' and the discriminators' gradients from separate backward
-        passes, as the persistent tape does; ``stateless_apply`` updates each network with its optimizer."""
-        import jax
-
-        trainable, non_trainable, optimizer_values, metrics_values = state
-        real_a, real_b = batch
-        t = StateIndex(self.trainable_variables)
-        opt_values = self.optimizer.split(optimizer_values)
-
-        def objectives(trainable):
-            def forward():
-                terms, fake_a, fake_b = self.generator_losses(real_a, real_b)
-                return terms, self.discriminator_losses(real_a, real_b, fake_a, fake_b)
-
-            (terms, (d_a_loss, d_b_loss, real_a_logits, fake_a_logits)), new_state = stateless_run(
-                self, forward, trainable, non_trainable)
-            return (terms["total"], d_a_loss, d_b_loss), (terms, d_a_loss, d_b_loss, real_a_logits, fake_a_logits,
-                                                          new_state)
-
-        losses_out, backward, aux = jax.vjp(objectives, trainable, has_aux=True)
-        *step_values, non_trainable = aux
-
-        def gradient(optimizer, values, which):  # one backward pass, of loss `which`, scaled as `optimizer` scales
-            scale = stateless_scaled_loss(optimizer, values, ops.ones((), losses_out[which].dtype))
-            return backward(tuple(scale if i == which else ops.zeros_like(x) for i, x in enumerate(losses_out)))[0]
-
-        g_grads = gradient(self.g_optimizer, opt_values[0], 0)
-        f_grads = g_grads if self._generators_share_a_scale() else gradient(self.f_optimizer, opt_values[1], 0)
-        d_a_grads = gradient(self.d_a_optimizer, opt_values[2], 1)
-        d_b_grads = gradient(self.d_b_optimizer, opt_values[3], 2)
-        new_opt_values = []
-        for net, optimizer, values, grads in zip((self.g, self.f, self.d_a, self.d_b), self.optimizers, opt_values,
-                                                 (g_grads, f_grads, d_a_grads, d_b_grads)):
-            weights, values = optimizer.stateless_apply(values, t.take(grads, net.trainable_variables),
-                                                        t.take(trainable, net.trainable_variables))
-            trainable = t.put(trainable, net.trainable_variables, weights)
-            new_opt_values += values
-        logs, metrics_values = stateless_track(self, metrics_values, self._step_values(*step_values))
-        return logs, (trainable, non_trainable, new_opt_values, metrics_values)
-
-    def torch_train_step(self, batch):
-        """PyTorch: ``backward()`` from the generators' total and from the discriminators' losses; each
-        optimizer applies its own network's gradients."""
-        import torch
-
-        real_a, real_b = batch
-        self.zero_grad()
-        terms, fake_a, fake_b = self.generator_losses(real_a, real_b)
-        d_a_loss, d_b_loss, real_a_logits, fake_a_logits = self.discriminator_losses(real_a, real_b, fake_a, fake_b)
-        generators = [(self.g_optimizer, self.g.trainable_variables), (self.f_optimizer, self.f.trainable_variables)]
-        if self._generators_share_a_scale():
-            self.g_optimizer.scale_loss(terms["total"]).backward(retain_graph=True)
-            generator_grads = [[v.value.grad for v in variables] for _, variables in generators]
-        else:  # one backward pass per loss scale
-            generator_grads = []
-            for optimizer, variables in generators:
-                self.zero_grad()
-                optimizer.scale_loss(terms["total"]).backward(retain_graph=True)
-                generator_grads.append([v.value.grad.clone() for v in variables])
-        generator_grads = [[g.clone() for g in grads] for grads in generator_grads]
-        self.zero_grad()  # the generators' backward pass also reached D_A and D_B
-        (self.d_a_optimizer.scale_loss(d_a_loss) + self.d_b_optimizer.scale_loss(d_b_loss)).backward()
-        with torch.no_grad():
-            for (optimizer, variables), grads in zip(generators, generator_grads):
-                optimizer.apply(grads, variables)
-            for optimizer, net in ((self.d_a_optimizer, self.d_a), (self.d_b_optimizer, self.d_b)):
-                optimizer.apply([v.value.grad for v in net.trainable_variables], net.trainable_variables)
-        return self._track(terms, d_a_loss, d_b_loss, real_a_logits, fake_a_logits)
-
-    def _step_values(self, terms, d_a_loss, d_b_loss, real_a_logits, fake_a_logits) -> dict:
-        return {**{k: terms[k] for k in ("G_adv", "F_adv", "cycle", "identity")}, "D_A": d_a_loss, "D_B": d_b_loss,
-                "D_A(a)": ops.mean(real_a_logits), "D_A(F(b))": ops.mean(fake_a_logits)}
-
-    def _track(self, *args) -> dict:
-        for name, value in self._step_values(*args).items():
-            self.trackers[name].update_state(value)
-        return {name: tracker.result() for name, tracker in self.trackers.items()}
+        _, (terms, d_a_loss, d_b_loss, real_a_logits, fake_a_logits) = self.update(forward, [
+            ("generators", self.g_optimizer, self.g.trainable_variables),
+            ("generators", self.f_optimizer, self.f.trainable_variables),
+            ("discriminators", self.d_a_optimizer, self.d_a.trainable_variables),
+            ("discriminators", self.d_b_optimizer, self.d_b.trainable_variables)])
+        return self.track({**{k: terms[k] for k in ("G_adv", "F_adv", "cycle", "identity")}, "D_A": d_a_loss,
+                           "D_B": d_b_loss, "D_A(a)": ops.mean(real_a_logits), "D_A(F(b))": ops.mean(fake_a_logits)})
 
 
 @keras.saving.register_keras_serializable(package="course")

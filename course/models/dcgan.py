@@ -21,8 +21,7 @@ from keras import layers, ops
 from .. import backend, losses
 from ..data import from_symmetric
 from ..errors import ShapeError
-from .base import (OptimizerGroup, StateIndex, apply_in_batches, loss_scaled_optimizer, stateless_draw, stateless_scaled_loss,
-                   stateless_track)
+from .base import AdversarialTrainStep, OptimizerGroup, apply_in_batches, loss_scaled_optimizer
 
 LATENT_DIM = 64
 
@@ -103,12 +102,12 @@ def check_compatible(generator: keras.Model, discriminator: keras.Model) -> None
         )
 
 
-class DCGAN(keras.Model):
+class DCGAN(AdversarialTrainStep, keras.Model):
     """Generator + discriminator with the adversarial ``train_step``. Taught in 02_dcgan, Train step.
 
-    ``fit(dataset_of_real_images)``: each step updates D once, then G once. The step is
-    written for each backend (:meth:`tf_train_step`, :meth:`jax_train_step`,
-    :meth:`torch_train_step`); the losses, the networks and the noise are shared.
+    ``fit(dataset_of_real_images)``: each step (:meth:`step`) updates D once, then G once. It is
+    written once for TensorFlow, JAX and PyTorch; :class:`~course.models.base.AdversarialTrainStep`
+    holds the few lines that differ.
     """
 
     def __init__(self, generator: keras.Model, discriminator: keras.Model, latent_dim: int | None = None,
@@ -179,148 +178,35 @@ class DCGAN(keras.Model):
         """G's loss on D's logits for its images: non-saturating or minimax (G7)."""
         return losses.generator_loss(fake_logits, self.g_loss_kind)
 
-    def train_step(self, *args):
-        """What ``fit()`` runs for every batch: the step written for the backend in use."""
-        steps = {"tensorflow": self.tf_train_step, "jax": self.jax_train_step, "torch": self.torch_train_step}
-        return steps[backend.name()](*args)
+    def step(self, real_images) -> dict:
+        """One train step, the same code on TensorFlow, JAX and PyTorch: D once, then G once.
 
-    # ------------------------------------------------------------------ TensorFlow: the step the lesson teaches
-
-    def d_step(self, real_images):
-        """One discriminator update: real images labelled real, fresh fakes labelled fake.
-
-        Only D's variables are in the gradient; G only makes the fakes.
+        D: real images labelled real, fresh fakes labelled fake; only D's variables are updated, and
+        the fakes are constants here (``stop_gradient``): D's loss sends nothing back into G.
+        G: through the updated D; the gradient flows through D into G, but only G's variables are
+        updated (erratum G3, G5): no ``discriminator.trainable = False`` juggling, which in Keras 3
+        would also switch BatchNorm layers to inference mode. :meth:`update` takes the gradients and
+        applies them (``course.backend``: the only backend-specific code).
         """
-        import tensorflow as tf
-
-        fake_images = self.generator(self.noise(ops.shape(real_images)[0]), training=True)
-        with tf.GradientTape() as tape:
-            real_logits = self.discriminator(real_images, training=True)
-            fake_logits = self.discriminator(fake_images, training=True)
-            d_loss = self.d_loss(real_logits, fake_logits)
-            # replicas of a distribution strategy each see 1/N of the batch; their gradients are summed
-            scaled = self.d_optimizer.scale_loss(d_loss / backend.replicas())
-        d_vars = self.discriminator.trainable_variables
-        self.d_optimizer.apply_gradients(zip(tape.gradient(scaled, d_vars), d_vars))
-        return d_loss, real_logits, fake_logits
-
-    def g_step(self, batch_size):
-        """One generator update through D, with D's weights held fixed (erratum G3, G5).
-
-        The gradient flows through D into G, but only G's variables are updated:
-        no ``discriminator.trainable = False`` juggling, which in Keras 3 would also
-        switch BatchNorm layers to inference mode.
-        """
-        import tensorflow as tf
-
-        with tf.GradientTape() as tape:
-            fake_logits = self.discriminator(self.generator(self.noise(batch_size), training=True), training=True)
-            g_loss = self.g_loss(fake_logits)
-            scaled = self.g_optimizer.scale_loss(g_loss / backend.replicas())
-        g_vars = self.generator.trainable_variables
-        self.g_optimizer.apply_gradients(zip(tape.gradient(scaled, g_vars), g_vars))
-        return g_loss
-
-    def tf_train_step(self, real_images):
-        """TensorFlow: ``GradientTape`` records the forward pass; each optimizer applies its network's gradients."""
-        real_images = _images(real_images)
-        d_loss, real_logits, fake_logits = self.d_step(real_images)
-        g_loss = self.g_step(ops.shape(real_images)[0])
-        return self._track(d_loss, g_loss, real_logits, fake_logits)
-
-    # ------------------------------------------------------------------ JAX: the same step, stateless
-
-    def jax_train_step(self, state, real_images):
-        """JAX: ``fit()`` compiles a pure function, so every piece of state comes in as values and goes out
-        as new values: weights, BatchNorm statistics, optimizer slots, the noise generator, the metrics.
-
-        ``stateless_call`` runs a network on given weights and returns its updated statistics;
-        ``jax.value_and_grad`` differentiates a pure loss; ``stateless_apply`` returns the updated
-        weights and optimizer slots. The order of the updates is the TensorFlow step's.
-        """
-        import jax
-
-        trainable, non_trainable, optimizer_values, metrics_values = state
-        real_images = _images(real_images)
-        batch = real_images.shape[0]
-        g, d = self.generator, self.discriminator
-        t, nt = StateIndex(self.trainable_variables), StateIndex(self.non_trainable_variables)
-        g_w, g_s = t.take(trainable, g.trainable_variables), nt.take(non_trainable, g.non_trainable_variables)
-        d_w, d_s = t.take(trainable, d.trainable_variables), nt.take(non_trainable, d.non_trainable_variables)
-        d_opt, g_opt = self.optimizer.split(optimizer_values)
-        seed = [self.seed_generator.state]
-        (z_d, z_g), seed_value = stateless_draw(seed, nt.take(non_trainable, seed),
-                                                lambda: (self.noise(batch), self.noise(batch)))
-
-        # D: real images labelled real, fresh fakes labelled fake; the gradient is taken for D's weights only
-        fake_images, g_s = g.stateless_call(g_w, g_s, z_d, training=True)
-
-        def d_objective(d_w, d_s):
-            real_logits, d_s = d.stateless_call(d_w, d_s, real_images, training=True)
-            fake_logits, d_s = d.stateless_call(d_w, d_s, fake_images, training=True)
-            d_loss = self.d_loss(real_logits, fake_logits)
-            return stateless_scaled_loss(self.d_optimizer, d_opt, d_loss), (d_loss, real_logits, fake_logits, d_s)
-
-        (_, (d_loss, real_logits, fake_logits, d_s)), grads = jax.value_and_grad(d_objective, has_aux=True)(d_w, d_s)
-        d_w, d_opt = self.d_optimizer.stateless_apply(d_opt, grads, d_w)
-
-        # G: through the updated D, whose weights are inputs here, not arguments of the gradient
-        def g_objective(g_w, g_s):
-            fake_images, g_s = g.stateless_call(g_w, g_s, z_g, training=True)
-            fake_logits, _ = d.stateless_call(d_w, d_s, fake_images, training=True)
-            g_loss = self.g_loss(fake_logits)
-            return stateless_scaled_loss(self.g_optimizer, g_opt, g_loss), (g_loss, g_s)
-
-        (_, (g_loss, g_s)), grads = jax.value_and_grad(g_objective, has_aux=True)(g_w, g_s)
-        g_w, g_opt = self.g_optimizer.stateless_apply(g_opt, grads, g_w)
-
-        logs, metrics_values = stateless_track(self, metrics_values,
-                                               self._step_values(d_loss, g_loss, real_logits, fake_logits))
-        trainable = t.put(t.put(trainable, g.trainable_variables, g_w), d.trainable_variables, d_w)
-        non_trainable = nt.put(nt.put(nt.put(non_trainable, g.non_trainable_variables, g_s),
-                                      d.non_trainable_variables, d_s), seed, seed_value)
-        return logs, (trainable, non_trainable, d_opt + g_opt, metrics_values)
-
-    # ------------------------------------------------------------------ PyTorch: the same step, with backward()
-
-    def torch_train_step(self, real_images):
-        """PyTorch: ``backward()`` fills each variable's ``.grad``; each optimizer applies its network's."""
-        import torch
-
         real_images = _images(real_images)
         batch = ops.shape(real_images)[0]
-        d_vars, g_vars = self.discriminator.trainable_variables, self.generator.trainable_variables
+        fake_images = ops.stop_gradient(self.generator(self.noise(batch), training=True))
 
-        # D: the fakes are made without a graph back into G
-        with torch.no_grad():
-            fake_images = self.generator(self.noise(batch), training=True)
-        self.zero_grad()
-        real_logits = self.discriminator(real_images, training=True)
-        fake_logits = self.discriminator(fake_images, training=True)
-        d_loss = self.d_loss(real_logits, fake_logits)
-        self.d_optimizer.scale_loss(d_loss).backward()
-        with torch.no_grad():
-            self.d_optimizer.apply([v.value.grad for v in d_vars], d_vars)
+        def discriminator_pass():
+            real_logits = self.discriminator(real_images, training=True)
+            fake_logits = self.discriminator(fake_images, training=True)
+            return {"d_loss": self.d_loss(real_logits, fake_logits)}, (real_logits, fake_logits)
 
-        # G: through D; D's weights get gradients too, but only G's optimizer is applied
-        self.zero_grad()
-        g_loss = self.g_loss(self.discriminator(self.generator(self.noise(batch), training=True), training=True))
-        self.g_optimizer.scale_loss(g_loss).backward()
-        with torch.no_grad():
-            self.g_optimizer.apply([v.value.grad for v in g_vars], g_vars)
-        return self._track(d_loss, g_loss, real_logits, fake_logits)
+        d_losses, (real_logits, fake_logits) = self.update(
+            discriminator_pass, [("d_loss", self.d_optimizer, self.discriminator.trainable_variables)])
 
-    # ------------------------------------------------------------------ shared by the three
+        def generator_pass():
+            fake_logits = self.discriminator(self.generator(self.noise(batch), training=True), training=True)
+            return {"g_loss": self.g_loss(fake_logits)}, None
 
-    def _step_values(self, d_loss, g_loss, real_logits, fake_logits) -> dict:
-        return {"d_loss": d_loss, "g_loss": g_loss, "D(x)": ops.mean(ops.sigmoid(real_logits)),
-                "D(G(z))": ops.mean(ops.sigmoid(fake_logits))}
-
-    def _track(self, d_loss, g_loss, real_logits, fake_logits) -> dict:
-        values = self._step_values(d_loss, g_loss, real_logits, fake_logits)
-        for tracker in self.metrics:
-            tracker.update_state(values[tracker.name])
-        return {m.name: m.result() for m in self.metrics}
+        g_losses, _ = self.update(generator_pass, [("g_loss", self.g_optimizer, self.generator.trainable_variables)])
+        return self.track({"d_loss": d_losses["d_loss"], "g_loss": g_losses["g_loss"],
+                           "D(x)": ops.mean(ops.sigmoid(real_logits)), "D(G(z))": ops.mean(ops.sigmoid(fake_logits))})
 
     # ------------------------------------------------------------------ measuring the game (02_dcgan, When GANs fail)
 

@@ -15,7 +15,7 @@ from keras import layers, ops
 
 from .. import backend, losses
 from ..errors import ShapeError
-from .base import StateIndex, apply_in_batches, stateless_draw, stateless_scaled_loss, stateless_track
+from .base import apply_in_batches
 
 #: log-variances are clipped to this range: exp(+-10) keeps the KL and the sampling finite.
 LOG_VAR_LIMIT = 10.0
@@ -74,8 +74,7 @@ class VAE(keras.Model):
     (dynamic binarisation). Evaluate on images binarised once with
     :func:`binarize_fixed` (:func:`course.evaluation.evaluate_nats`). ``beta`` weighs the KL
     term; it is a variable, so a warm-up callback can change it without re-tracing the step.
-    The step is written for each backend (:meth:`tf_train_step`, :meth:`jax_train_step`,
-    :meth:`torch_train_step`).
+    The model overrides :meth:`compute_loss` only: Keras' own train step runs it on every backend.
     """
 
     def __init__(self, encoder: keras.Model, decoder: keras.Model, beta: float = 1.0, seed: int | None = None,
@@ -93,14 +92,10 @@ class VAE(keras.Model):
         self.binarize_noise = keras.random.SeedGenerator(None if seed is None else seed + 1)
         self.target_beta = float(beta)
         self.beta = keras.Variable(float(beta), trainable=False, name="beta")
-        self.loss_tracker = keras.metrics.Mean(name="loss")
-        self.recon_tracker = keras.metrics.Mean(name="reconstruction")
+        # tracked beside Keras' own "loss" (the negative ELBO), reset every epoch
+        self.reconstruction_tracker = keras.metrics.Mean(name="reconstruction")
         self.kl_tracker = keras.metrics.Mean(name="kl")
         self.built = True
-
-    @property
-    def metrics(self):
-        return [self.loss_tracker, self.recon_tracker, self.kl_tracker]
 
     def recipe(self) -> dict:
         """The settings the weights depend on beyond their shapes (recorded by run folders)."""
@@ -113,13 +108,29 @@ class VAE(keras.Model):
         return mean, ops.clip(log_var, -LOG_VAR_LIMIT, LOG_VAR_LIMIT)
 
     def call(self, x, training=False):
-        """Reconstruction logits for images ``x``."""
-        mean, log_var = self.encode(x, training)
-        return self.decoder(self.sampling(mean, log_var), training=training)
+        """``{"target", "mean", "log_var", "logits"}`` for images ``x`` in [0, 1].
+
+        When training, each pixel is first binarised afresh (1 with probability equal to its
+        intensity), like Dropout a random corruption used only in training; ``target`` is the
+        binary image the ELBO scores. At other times ``x`` is taken as it is (binarise a test set
+        once, :func:`binarize_fixed`).
+        """
+        target = self.binarize(x) if training else ops.convert_to_tensor(x, "float32")
+        mean, log_var = self.encode(target, training)
+        logits = self.decoder(self.sampling(mean, log_var), training=training)  # z = mean + sigma * eps (V1)
+        return {"target": target, "mean": mean, "log_var": log_var, "logits": logits}
+
+    def _maybe_symbolic_build(self, iterator=None, data_batch=None):
+        """Nothing to build: encoder and decoder are built when the model is made (and Keras' TensorFlow
+        trainer's sample-batch trace fails under ``MultiWorkerMirroredStrategy``)."""
+
+    def reconstruct(self, x):
+        """Reconstruction logits for (binary) images ``x``: encode, sample ``z``, decode."""
+        return self(x, training=False)["logits"]
 
     def binarize(self, x):
         """Each pixel becomes 1 with probability equal to its intensity (fresh every call)."""
-        x = ops.convert_to_tensor(x)
+        x = ops.convert_to_tensor(x, "float32")
         return ops.cast(backend.uniform(ops.shape(x), self.binarize_noise) < x, "float32")
 
     def elbo_terms(self, x, beta=None, training=False):
@@ -128,81 +139,21 @@ class VAE(keras.Model):
         logits = self.decoder(self.sampling(mean, log_var), training=training)
         return losses.negative_elbo(x, logits, mean, log_var, self.beta if beta is None else beta)
 
-    def _track(self, loss, reconstruction, kl):
-        for tracker, value in zip(self.metrics, (loss, reconstruction, kl)):
-            tracker.update_state(value)
-        return {m.name: m.result() for m in self.metrics}
+    def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
+        """The whole of the VAE's training: the negative ELBO of the forward pass ``y_pred = self(x)``.
 
-    def train_step(self, *args):
-        """What ``fit()`` runs for every batch: the step written for the backend in use."""
-        steps = {"tensorflow": self.tf_train_step, "jax": self.jax_train_step, "torch": self.torch_train_step}
-        return steps[backend.name()](*args)
-
-    def tf_train_step(self, data):
-        """TensorFlow: binarise afresh, record the ELBO on a ``GradientTape``, one update of every weight (V4)."""
-        import tensorflow as tf
-
-        x = self.binarize(_images(data))
-        with tf.GradientTape() as tape:
-            loss, reconstruction, kl = self.elbo_terms(x, training=True)
-            # replicas of a distribution strategy each see 1/N of the batch; their gradients are summed
-            scaled = self.optimizer.scale_loss(loss / backend.replicas())
-        variables = self.trainable_variables
-        self.optimizer.apply_gradients(zip(tape.gradient(scaled, variables), variables))
-        return self._track(loss, reconstruction, kl)
-
-    def jax_train_step(self, state, data):
-        """JAX: the same step as a pure function of the state. The random draws (binarisation, eps)
-        come from the seed generators' states, passed in and out; the encoder and decoder run with
-        ``stateless_call``; ``jax.value_and_grad`` differentiates the loss; ``stateless_apply`` updates."""
-        import jax
-
-        trainable, non_trainable, optimizer_values, metrics_values = state
-        x = _images(data)
-        enc, dec = self.encoder, self.decoder
-        t, nt = StateIndex(self.trainable_variables), StateIndex(self.non_trainable_variables)
-        seeds = [self.binarize_noise.state, self.sampling.seed_generator.state]
-        (uniform, eps), seed_values = stateless_draw(seeds, nt.take(non_trainable, seeds), lambda: (
-            backend.uniform(ops.shape(x), self.binarize_noise),
-            backend.normal((x.shape[0], self.latent_dim), self.sampling.seed_generator)))
-        x = ops.cast(uniform < x, "float32")
-        beta = nt.take(non_trainable, [self.beta])[0]
-
-        def objective(trainable, non_trainable):
-            (mean, log_var), enc_s = enc.stateless_call(t.take(trainable, enc.trainable_variables),
-                                                        nt.take(non_trainable, enc.non_trainable_variables),
-                                                        x, training=True)
-            mean, log_var = ops.cast(mean, "float32"), ops.cast(log_var, "float32")
-            log_var = ops.clip(log_var, -LOG_VAR_LIMIT, LOG_VAR_LIMIT)
-            z = mean + ops.exp(0.5 * log_var) * eps  # the reparameterisation (V1)
-            logits, dec_s = dec.stateless_call(t.take(trainable, dec.trainable_variables),
-                                               nt.take(non_trainable, dec.non_trainable_variables), z, training=True)
-            loss, reconstruction, kl = losses.negative_elbo(x, logits, mean, log_var, beta)
-            non_trainable = nt.put(nt.put(non_trainable, enc.non_trainable_variables, enc_s),
-                                   dec.non_trainable_variables, dec_s)
-            scaled = stateless_scaled_loss(self.optimizer, optimizer_values, loss)
-            return scaled, (loss, reconstruction, kl, non_trainable)
-
-        (_, (loss, reconstruction, kl, non_trainable)), grads = jax.value_and_grad(objective, has_aux=True)(
-            trainable, non_trainable)
-        trainable, optimizer_values = self.optimizer.stateless_apply(optimizer_values, grads, trainable)
-        logs, metrics_values = stateless_track(self, metrics_values,
-                                               {"loss": loss, "reconstruction": reconstruction, "kl": kl})
-        non_trainable = nt.put(non_trainable, seeds, seed_values)
-        return logs, (trainable, non_trainable, optimizer_values, metrics_values)
-
-    def torch_train_step(self, data):
-        """PyTorch: the same loss, ``backward()`` for the gradients, one optimizer for every weight."""
-        import torch
-
-        x = self.binarize(_images(data))
-        self.zero_grad()
-        loss, reconstruction, kl = self.elbo_terms(x, training=True)
-        self.optimizer.scale_loss(loss).backward()
-        variables = self.trainable_variables
-        with torch.no_grad():
-            self.optimizer.apply([v.value.grad for v in variables], variables)
-        return self._track(loss, reconstruction, kl)
+        ``-E_q[log p(x|z)] + beta * KL(q(z|x) || p(z))``, summed over pixels and latent dimensions,
+        averaged over the batch, in nats (V2, V3, V5); one loss for encoder and decoder together, so
+        one optimizer (V4). Keras' own ``train_step`` does the rest on every backend: the gradient
+        (TensorFlow's tape, JAX's ``value_and_grad``, PyTorch's ``backward``), the update, loss scaling
+        under ``mixed_float16``, the progress bar. Taught in 03_vae, Train.
+        """
+        loss, reconstruction, kl = losses.negative_elbo(y_pred["target"], y_pred["logits"], y_pred["mean"],
+                                                        y_pred["log_var"], self.beta)
+        self.reconstruction_tracker.update_state(reconstruction)
+        self.kl_tracker.update_state(kl)
+        # a distribution strategy's replicas each see 1/N of the batch; their gradients are summed
+        return loss / backend.replicas()
 
     def log_weights(self, x, eps):
         """``log p(x, z) - log q(z|x)`` per image and sample, ``(batch, k)``, for ``z = mean + sigma * eps``
