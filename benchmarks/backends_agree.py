@@ -7,8 +7,9 @@ Each model (DCGAN, VAE, CycleGAN, CNN) is built once, its initial weights saved;
 backend (in its own interpreter, since Keras picks its backend once per process) loads those
 weights, replaces every random draw by fixed numbers, trains ``--steps`` steps on the same
 batches, and saves its weights. The script prints, per model, the largest difference of any
-weight between each backend and the first one. The steps are separate code per backend (the
-lessons show them side by side), so agreement to float32 rounding says they compute the same thing.
+weight between each backend and the first one. Each model's step is one function on every backend;
+what differs is how each backend takes and applies gradients (``course.backend``), so agreement to
+float32 rounding says those few lines compute the same thing.
 The models train with plain SGD here, so that each update is proportional to its gradient.
 """
 import argparse
