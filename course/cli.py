@@ -196,6 +196,66 @@ def _cmd_grade(args) -> int:
     return 0
 
 
+def _cmd_benchmark(args) -> int:
+    from . import benchmarks
+
+    if not args.name:
+        for name, (_, what) in benchmarks.BENCHMARKS.items():
+            print(f"{name:<18} {what}")
+        return 0
+    if args.name not in benchmarks.BENCHMARKS:
+        raise CourseError(f"no benchmark {args.name!r}; there are {', '.join(benchmarks.BENCHMARKS)}.")
+    return benchmarks.run(args.name, args.options)
+
+
+def _cmd_results(args) -> int:
+    from . import results
+
+    records = results.load(notebooks.project_root(args.root))
+    for rid, record in records.items():
+        value = record["value"]
+        shown = "(table)" if isinstance(value, (dict, list)) else results.formatted(value, record.get("format"))
+        print(f"{rid:<32} {shown:>8}  <- {' ; '.join(results.commands(record))}")
+    return 0
+
+
+def _cmd_reproduce(args) -> int:
+    import os
+    import shlex
+    import subprocess
+
+    from . import results
+
+    records = results.load(notebooks.project_root(args.root))
+    if args.id not in records:
+        raise CourseError(f"no record {args.id!r} in results/; `python -m course results` lists them.")
+    record = records[args.id]
+    for key in ("id", "command", "data", "n", "seeds", "machine", "date", "source", "notes"):
+        if key in record:
+            print(f"{key:>8}: {record[key]}")
+    recorded = json.dumps(record["value"], indent=1, ensure_ascii=False)
+    print(f"{'value':>8}: {recorded} {record.get('unit', '')}".rstrip())
+    lines = results.commands(record)
+    if args.dry_run:
+        print("\n".join(lines))
+        return 0
+    code = 0
+    os.environ.setdefault("COURSE_HOME", str(config.home()))  # for commands that name $COURSE_HOME
+    for line in lines:
+        words = shlex.split(os.path.expandvars(line))
+        if words[:1] == ["python"]:  # this interpreter, the one the course is installed in
+            words[0] = sys.executable
+        print(f"\nrunning: {shlex.join(words)}\n", flush=True)
+        code = subprocess.call(words)
+        if code:
+            print(f"stopped: that command exited with status {code}", file=sys.stderr)
+            break
+    print(f"\nrecorded ({record['date']}, {record['machine']}): {recorded} {record.get('unit', '')}".rstrip())
+    print("Compare with what the command printed above: a rerun on another machine or seed differs a little; "
+          "figures over several seeds give their spread.")
+    return code
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m course", description=__doc__.splitlines()[0])
     sub = p.add_subparsers(dest="command", required=True)
@@ -244,6 +304,22 @@ def parser() -> argparse.ArgumentParser:
     gr.add_argument("--out", help="write one row per submission and exercise to this CSV file")
     gr.add_argument("--root", help="the course the notebooks were handed out from (default: this checkout)")
     gr.set_defaults(func=_cmd_grade)
+
+    bench = sub.add_parser("benchmark", help="run a measurement behind the course's figures (no NAME: list them)",
+                           add_help=False)
+    bench.add_argument("name", nargs="?")
+    bench.add_argument("options", nargs=argparse.REMAINDER, help="the benchmark's own flags (NAME --help)")
+    bench.set_defaults(func=_cmd_benchmark)
+
+    res = sub.add_parser("results", help="list the results registry: every figure the course quotes, and its command")
+    res.add_argument("--root", help="project folder holding results/ (default: this checkout)")
+    res.set_defaults(func=_cmd_results)
+
+    rep_ = sub.add_parser("reproduce", help="show a figure's record and re-run the command that produced it")
+    rep_.add_argument("id", help="a record id (`python -m course results` lists them)")
+    rep_.add_argument("--dry-run", action="store_true", help="print the record and the command, run nothing")
+    rep_.add_argument("--root", help="project folder holding results/ (default: this checkout)")
+    rep_.set_defaults(func=_cmd_reproduce)
     return p
 
 

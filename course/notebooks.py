@@ -14,6 +14,10 @@ README's lesson table; ``build --repo URL --ref REF`` points all of them at a fo
 write, when a student notebook holds solution text, or when a solution notebook was
 committed with outputs.
 
+Figures quoted in the lessons and the README come from the results registry (``results/``,
+:mod:`course.results`): ``build`` rewrites every marked figure from its record and ``check``
+fails when one differs or names no record.
+
 Notebooks are read and written with the standard library only, in exactly the bytes
 ``nbformat.writes`` produces (a test pins this), so an instructor can build and check
 student copies from a bare checkout, before installing anything.
@@ -26,6 +30,7 @@ import re
 import tomllib
 from pathlib import Path
 
+from . import results
 from .errors import CourseError
 
 BEGIN = "### BEGIN SOLUTION"
@@ -240,14 +245,35 @@ def build(root: str | Path | None = None, repository: str | None = None, ref: st
     folder = Path(out) if out else root / "notebooks"
     folder.mkdir(parents=True, exist_ok=True)
     written = []
+    records = results.load(root)
     for solution, student in _pairs(root, folder):
-        student.write_text(render(student_version(read(solution), repository, ref, solution.name)), encoding="utf-8")
+        nb = read(solution)
+        if _render_results(nb, records, solution) and out is None:  # figures rewritten from results/
+            solution.write_text(render(nb), encoding="utf-8")
+            written.append(solution)
+        student.write_text(render(student_version(nb, repository, ref, solution.name)), encoding="utf-8")
         written.append(student)
     readme = _readme_with_table(root, repository, ref)
-    if readme is not None and out is None:
-        (root / "README.md").write_text(readme, encoding="utf-8")
-        written.append(root / "README.md")
+    if out is None and (root / "README.md").is_file():
+        text, problems = results.render(readme or (root / "README.md").read_text(encoding="utf-8"), records)
+        if problems:
+            raise CourseError(f"{root / 'README.md'}: " + "; ".join(problems))
+        if text != (root / "README.md").read_text(encoding="utf-8"):
+            (root / "README.md").write_text(text, encoding="utf-8")
+            written.append(root / "README.md")
     return written
+
+
+def _render_results(nb: dict, records: dict, where: Path) -> bool:
+    """Rewrite every marked figure in ``nb``'s cells from the registry; True if any changed."""
+    changed = False
+    for index, cell in enumerate(nb["cells"]):
+        text, problems = results.render(cell["source"], records)
+        if problems:
+            raise CourseError(f"{where}, cell {index} ({cell.get('id', '?')}): " + "; ".join(problems))
+        changed |= text != cell["source"]
+        cell["source"] = text
+    return changed
 
 
 def check(root: str | Path | None = None) -> list[str]:
@@ -282,4 +308,20 @@ def check(root: str | Path | None = None) -> list[str]:
     readme = _readme_with_table(root, repository, ref)
     if readme is not None and readme != (root / "README.md").read_text(encoding="utf-8"):
         problems.append("README.md's lesson table differs from what `python -m course notebooks build` writes")
+    problems += check_results(root)
     return problems
+
+
+def check_results(root: Path) -> list[str]:
+    """Figures in solutions/ and README.md that differ from the registry (``results/``) or name no record."""
+    try:
+        records = results.load(root)
+    except results.RegistryError as err:
+        return [str(err)]
+    problems = []
+    for solution, _ in _pairs(root):
+        for index, cell in enumerate(read(solution)["cells"]):
+            problems += results.check(cell["source"], records, f"{solution}, cell {index} ({cell.get('id', '?')})")
+    if (root / "README.md").is_file():
+        problems += results.check((root / "README.md").read_text(encoding="utf-8"), records, str(root / "README.md"))
+    return [p + " (run `python -m course notebooks build`)" if "registry says" in p else p for p in problems]

@@ -9,11 +9,11 @@ PACKAGE = Path(__file__).resolve().parent.parent / "course"
 #: Lowest first. A module may import modules of its own layer or below, never above.
 LAYERS = [
     ("bottom", ["course.version", "course.errors", "course.io", "course.config", "course.backend", "course.devices", "course.losses", "course.metrics", "course.foundations",
-                "course.plotting", "course.data"]),
+                "course.plotting", "course.data", "course.results"]),
     ("models", ["course.models"]),
     ("evaluation and runs", ["course.evaluation", "course.runs"]),
     ("jobs", ["course.jobs"]),
-    ("top", ["course.checks", "course.grading", "course.notebooks", "course.cli", "course.__main__", "course"]),
+    ("top", ["course.checks", "course.grading", "course.benchmarks", "course.notebooks", "course.cli", "course.__main__", "course"]),
 ]
 
 

@@ -106,8 +106,9 @@ def build_unet_generator(image_shape=IMAGE_SHAPE, width: int = 16, residual_bloc
     with transposed convolutions, each time concatenating the encoder's feature map
     of the same size (the skip connections). The skips carry the exact position of
     every stroke to the output, so the network only has to change colour and texture,
-    not redraw the digit: the right bias for MNIST <-> MNIST-M, and about half the
-    arithmetic of the ResNet generator at the same width.
+    not redraw the digit: the right bias for MNIST <-> MNIST-M. At the same width (16, one
+    residual block) it costs about the same arithmetic as the ResNet generator: 04_cyclegan,
+    The networks, counts the multiply-adds of both.
     """
     side, _, channels = _check_shape(image_shape)
     images = keras.Input(shape=(side, side, channels), name="images")
@@ -384,7 +385,7 @@ def make_cyclegan(image_shape=IMAGE_SHAPE, *, steps_per_epoch: int = 100, epochs
     (``decay_epochs``, default half).
 
     The recipe was chosen on the 1,000 validation digits held out of the shared MNIST subset's
-    training digits, never on test digits (``benchmarks/cyclegan_recipes.py``: five candidates,
+    training digits, never on test digits (``python -m course benchmark cyclegan_recipes``: five candidates,
     6 epochs each, B->A / A->B label preservation): U-Net, lr 5e-4, ``cycle_weight=(10, 1)``,
     identity 5 reached 0.477 / 0.924; lr 2e-4 (the paper's rate, for batches of 1) 0.346 / 0.949;
     ``cycle_weight=(10, 10)`` 0.368 / 0.895; identity 0 0.394 / 0.834; the ResNet generator

@@ -1,6 +1,6 @@
 """Compare CycleGAN recipes on validation digits, the way lesson 04's default was chosen.
 
-    python benchmarks/cyclegan_recipes.py [--epochs 6] [--out runs/recipes]
+    python -m course benchmark cyclegan_recipes [--epochs 6] [--out runs/recipes]
 
 Each candidate starts the full 24-epoch run (`python -m course train cyclegan ...`), whose
 learning rate is constant for the first 12 epochs, and is stopped once ``--epochs`` epochs
@@ -48,12 +48,12 @@ def train_until(flags: list[str], run: Path, epochs: int) -> float:
     return time.perf_counter() - start
 
 
-def main() -> None:
+def main(argv=None) -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--epochs", type=int, default=6)
     p.add_argument("--out", default="runs/recipes")
     p.add_argument("--only", nargs="*", choices=sorted(CANDIDATES))
-    args = p.parse_args()
+    args = p.parse_args(argv)
     rows = []
     for name in args.only or CANDIDATES:
         run = Path(args.out) / name

@@ -1,4 +1,4 @@
-"""Nats per test image of the lesson-03 VAE: `python benchmarks/vae.py --latent-dim 32 --epochs 30`.
+"""Nats per test image of the lesson-03 VAE: `python -m course benchmark vae --latent-dim 32 --epochs 30`.
 
 Trains through the same code path as `python -m course train vae` (or re-measures a finished
 run with `--run DIR`) and prints the negative ELBO, its two terms and the importance-weighted
@@ -13,14 +13,14 @@ import os
 import tempfile
 import time
 
-from course import data
-from course.evaluation import evaluate_nats
-from course.jobs import vae as vae_job
-from course.models import vae
-from course.runs import load_saved_model
+from .. import data
+from ..evaluation import evaluate_nats
+from ..jobs import vae as vae_job
+from ..models import vae
+from ..runs import load_saved_model
 
 
-def main() -> None:
+def main(argv=None) -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--latent-dim", type=int, default=32)
     p.add_argument("--epochs", type=int, default=30)
@@ -30,7 +30,7 @@ def main() -> None:
     p.add_argument("--fast", action="store_true")
     p.add_argument("--run", help="measure this finished run instead of training one")
     p.add_argument("--out", help="keep the run folder here (default: a temporary folder)")
-    args = p.parse_args()
+    args = p.parse_args(argv)
     with tempfile.TemporaryDirectory() as tmp:
         out = args.run or args.out or os.path.join(tmp, "vae")
         if not args.run:

@@ -1,6 +1,6 @@
 """Do the TensorFlow, JAX and PyTorch train steps compute the same updates?
 
-    python benchmarks/backends_agree.py --python tensorflow=.venv/bin/python jax=.venv-jax/bin/python \
+    python -m course benchmark backends_agree --python tensorflow=.venv/bin/python jax=.venv-jax/bin/python \
         torch=.venv-torch/bin/python [--steps 3]
 
 Each model (DCGAN, VAE, CycleGAN, CNN) is built once, its initial weights saved; then each
@@ -93,17 +93,18 @@ def child(model: str, steps: int, init: str, out: str) -> None:
     np.savez(out, *m.get_weights())
 
 
-def main() -> None:
-    if len(sys.argv) > 1 and sys.argv[1] == "--child":
-        a = json.loads(sys.argv[2])
+def main(argv=None) -> None:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv and argv[0] == "--child":
+        a = json.loads(argv[1])
         return child(a["model"], a["steps"], a["init"], a["out"])
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--python", nargs="+", required=True, help="BACKEND=INTERPRETER, the first one is the reference")
     p.add_argument("--steps", type=int, default=3)
     p.add_argument("--models", nargs="+", default=list(MODELS), choices=MODELS)
-    args = p.parse_args()
+    args = p.parse_args(argv)
     interpreters = [entry.split("=", 1) for entry in args.python]
-    root = str(Path(__file__).resolve().parents[1])
+    root = str(Path(__file__).resolve().parents[2])  # the folder holding the course package
     with tempfile.TemporaryDirectory() as tmp:
         for model in args.models:
             results = {}
@@ -112,7 +113,7 @@ def main() -> None:
                 out = os.path.join(tmp, f"{model}-{backend_name}.npz")
                 env = {**os.environ, "KERAS_BACKEND": backend_name, "PYTHONPATH": root, "TF_CPP_MIN_LOG_LEVEL": "3"}
                 spec = json.dumps({"model": model, "steps": args.steps, "init": init, "out": out})
-                run = subprocess.run([python, __file__, "--child", spec], env=env, capture_output=True, text=True)
+                run = subprocess.run([python, "-m", "course.benchmarks.backends_agree", "--child", spec], env=env, capture_output=True, text=True)
                 if run.returncode:
                     raise SystemExit(f"{model} on {backend_name} failed:\n{run.stderr[-3000:]}")
                 if not init:

@@ -1,0 +1,39 @@
+"""Measurements behind the course's figures, as ``python -m course benchmark NAME [ARGS]``.
+
+They live in the package (not in a ``benchmarks/`` folder of the checkout) so that a
+``pip install`` brings them and Colab can run them. Each figure the lessons quote names
+its command in the results registry (``results/``); ``python -m course reproduce ID`` runs it.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+
+#: name -> (module under course.benchmarks, one line of what it measures)
+BENCHMARKS = {
+    "gan_failures": ("gan_failures", "02_dcgan, When GANs fail: D speed x G loss, several seeds, FD / precision / recall"),
+    "vae": ("vae", "03_vae: nats of a VAE run, with a large-k importance-weighted estimate"),
+    "cyclegan_recipes": ("cyclegan_recipes", "04_cyclegan: candidate recipes compared on validation digits"),
+    "backends_agree": ("backends_agree", "lessons 02-04: the TensorFlow, JAX and PyTorch steps give the same updates"),
+}
+
+
+def run(name: str, argv: list[str]) -> int:
+    """Run benchmark ``name`` with its own command-line arguments."""
+    module = importlib.import_module(f"{__name__}.{BENCHMARKS[name][0]}")
+    return module.main(argv) or 0
+
+
+def json_argument_parser(description: str) -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description=description)
+    p.add_argument("--out", help="also write the result as JSON to this file")
+    return p
+
+
+def emit(result: dict, out: str | None) -> None:
+    text = json.dumps(result, indent=1)
+    print(text)
+    if out:
+        with open(out, "w", encoding="utf-8") as f:
+            f.write(text + "\n")

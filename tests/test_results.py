@@ -1,0 +1,109 @@
+"""The results registry (results/): every figure the course quotes comes from a record, and the
+text shows what the record holds (issue 24)."""
+import json
+import re
+
+import pytest
+
+from course import cli, notebooks, results
+
+ROOT = notebooks.project_root()
+
+
+def test_every_record_is_complete_and_named_by_its_file():
+    records = results.load(ROOT)
+    assert records, "results/ holds no records"
+    for rid, record in records.items():
+        assert results.validate(record, rid) == []
+        assert results.commands(record), rid
+
+
+def test_every_record_is_quoted_somewhere_and_every_marker_names_one():
+    records = results.load(ROOT)
+    texts = [(ROOT / "README.md").read_text(encoding="utf-8")]
+    for path in sorted((ROOT / "solutions").glob("*.ipynb")):
+        texts += [c["source"] for c in notebooks.read(path)["cells"]]
+    marked = set().union(*(results.used(t) for t in texts))
+    assert marked <= set(records), f"markers name no record: {sorted(marked - set(records))}"
+    assert set(records) <= marked, f"records quoted nowhere: {sorted(set(records) - marked)}"
+
+
+def test_text_and_registry_agree():
+    """What `python -m course notebooks check` reports about figures; empty when in sync."""
+    assert notebooks.check_results(ROOT) == []
+
+
+def project(tmp_path, value=3.14159, text="FD <!-- result:demo.fd -->3.14<!-- /result --> at n = 10."):
+    (tmp_path / "results").mkdir()
+    record = {"id": "demo.fd", "value": value, "format": ".2f", "command": "python -m course benchmark x",
+              "data": "synthetic", "n": 10, "seeds": [0, 1, 2], "machine": "here", "date": "2026-11-29",
+              "source": "a test"}
+    (tmp_path / "results" / "demo.fd.json").write_text(json.dumps(record))
+    (tmp_path / "README.md").write_text(text)
+    return tmp_path
+
+
+def test_a_figure_typed_into_the_text_is_caught_and_build_rewrites_it(tmp_path):
+    root = project(tmp_path, text="FD <!-- result:demo.fd -->2.99<!-- /result --> at n = 10.")
+    problems = notebooks.check_results(root)
+    assert len(problems) == 1 and "'2.99'" in problems[0] and "'3.14'" in problems[0]
+    text, problems = results.render((root / "README.md").read_text(), results.load(root))
+    assert problems == [] and "-->3.14<!--" in text
+
+
+def test_a_changed_record_is_caught(tmp_path):
+    root = project(tmp_path, value=2.5)
+    assert any("registry says '2.50'" in p for p in notebooks.check_results(root))
+
+
+def test_a_marker_that_names_no_record_is_caught(tmp_path):
+    root = project(tmp_path, text="<!-- result:demo.kid -->1<!-- /result --> <!-- result:demo.fd#a/b -->1<!-- /result -->")
+    problems = notebooks.check_results(root)
+    assert any("no record 'demo.kid'" in p for p in problems)
+    assert any("has no 'a/b'" in p for p in problems)
+
+
+@pytest.mark.parametrize("broken, message", [
+    ({"seeds": []}, "seeds"), ({"command": ""}, "command"), ({"id": "Other"}, "id"), ({"format": "%q"}, "format")])
+def test_malformed_records_are_refused(tmp_path, broken, message):
+    root = project(tmp_path)
+    path = root / "results" / "demo.fd.json"
+    path.write_text(json.dumps({**json.loads(path.read_text()), **broken}))
+    with pytest.raises(results.RegistryError, match=message):
+        results.load(root)
+
+
+def test_tables_key_paths_and_formats():
+    records = {"t": {"id": "t", "value": {"row one": {"fd": 8.768, "share": 0.2051}, "list": [1, 2]}}}
+    text = ("<!-- result:t#row one/fd :.2f -->x<!-- /result --> <!-- result:t#row one/share :.1% -->x<!-- /result -->"
+            " <!-- result:t#list/1 -->x<!-- /result -->")
+    rendered, problems = results.render(text, records)
+    assert problems == [] and re.findall(r"-->([^<]*)<!-- /result", rendered) == ["8.77", "20.5%", "2"]
+
+
+def test_reproduce_dry_run_prints_the_record_and_its_command(capsys):
+    rid = sorted(results.load(ROOT))[0]
+    assert cli.main(["reproduce", rid, "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    record = results.load(ROOT)[rid]
+    assert results.commands(record)[0] in out and record["machine"] in out
+    assert cli.main(["reproduce", "no.such.figure", "--dry-run"]) == 2
+
+
+def test_reproduce_runs_the_command(tmp_path, capsys):
+    root = project(tmp_path)
+    path = root / "results" / "demo.fd.json"
+    path.write_text(json.dumps({**json.loads(path.read_text()), "command": "python -c \"print('measured 3.13')\""}))
+    assert cli.main(["reproduce", "demo.fd", "--root", str(root)]) == 0
+    assert "recorded (2026-11-29, here): 3.14159" in capsys.readouterr().out
+
+
+def test_the_benchmarks_lessons_cite_are_course_commands():
+    """Colab has what pip installs: lessons cite `python -m course benchmark NAME`, never benchmarks/*.py."""
+    from course import benchmarks
+
+    for path in sorted((ROOT / "solutions").glob("*.ipynb")):
+        for cell in notebooks.read(path)["cells"]:
+            assert "benchmarks/" not in cell["source"], f"{path.name} cites a script pip does not install"
+            for name in re.findall(r"python -m course benchmark (\w+)", cell["source"]):
+                assert name in benchmarks.BENCHMARKS, name
