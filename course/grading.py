@@ -37,6 +37,7 @@ import queue
 import re
 import secrets
 import shutil
+import stat
 import subprocess
 import sys
 import tempfile
@@ -54,6 +55,7 @@ _CHECK_CALL = re.compile(r"checks\.(check_\w+)\(")
 _CHECK_LINE = re.compile(r"^(?P<lhs>[\w, ]+?)\s*=\s*checks\.(?P<check>check_\w+)\((?P<args>[\w, ]*)\)", re.M)
 _MAX_FILE = 50 << 20  # a submission larger than this is not read
 _MAX_OUTPUT = 64 << 20  # what a kernel may send back in all
+_MAX_MESSAGE = 8 << 20  # and in one message
 _MARKER = "\x1ecourse-grader-reply:"
 RESULTS = ("passed", "wrong", "not done", "not reached", "unverified")
 
@@ -332,12 +334,25 @@ class Kernel:
         self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=self.log, stderr=subprocess.STDOUT,
                                      env=environ, cwd=work, start_new_session=True)
         self.context = zmq.Context()
-        self.context.setsockopt(zmq.MAXMSGSIZE, _MAX_OUTPUT)  # a bigger message drops the connection, not the grader
+        # What the kernel can make the grader hold: a bigger message drops the connection; few are queued;
+        # a dropped connection is not made again (the kernel could have put another socket at that path by then).
+        self.context.setsockopt(zmq.MAXMSGSIZE, _MAX_MESSAGE)
+        self.context.setsockopt(zmq.RCVHWM, 64)
+        self.context.setsockopt(zmq.RECONNECT_IVL, -1)
         self.client = BlockingKernelClient(context=self.context)
         self.client.load_connection_file(conn)
+        self.sockets = [Path(f"{work / 'sockets' / 'k'}-{self.client.get_connection_info()[f'{kind}_port']}")
+                        for kind in ("shell", "iopub", "stdin", "control", "hb")]
 
     def start(self, timeout: float) -> None:
         deadline = time.monotonic() + timeout
+        while not all(p.exists() for p in self.sockets):  # the kernel binds them before it runs any cell
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                break
+            time.sleep(0.05)
+        for path in self.sockets:
+            if path.exists() and not stat.S_ISSOCK(path.lstat().st_mode):
+                raise Stopped(f"{path.name} is not the kernel's socket")
         self.client.start_channels()
         while True:
             if self.proc.poll() is not None:
@@ -367,12 +382,12 @@ class Kernel:
                 msg = self.client.get_iopub_msg(timeout=min(1.0, left))
             except queue.Empty:
                 continue
-            if msg.get("parent_header", {}).get("msg_id") != msg_id:
-                continue
             kind, content = msg.get("msg_type"), msg.get("content", {})
-            self.sent += sum(len(str(v)) for v in content.values())
+            self.sent += sum(len(str(v)) for v in content.values()) if isinstance(content, dict) else 0
             if self.sent > _MAX_OUTPUT:
                 raise Stopped(f"sent more than {_MAX_OUTPUT >> 20} MiB of output, stopped")
+            if msg.get("parent_header", {}).get("msg_id") != msg_id or not isinstance(content, dict):
+                continue
             if kind == "stream" and content.get("name") == "stdout":
                 printed.append(str(content.get("text", "")))
             elif kind == "error":
