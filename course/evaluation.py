@@ -185,9 +185,11 @@ def score_images(images: np.ndarray, judge, real_features: np.ndarray, class_nam
     Fréchet distance and KID in the classifier's features at ``n`` images per side (mean and
     spread over random subsets), precision and recall (k = 3), the predicted-class histogram,
     and the memorisation test against the training images (pixels, with held-out real images).
+    ``n`` is at most half of each pool (``images`` and ``real_features``), so that every repeat
+    draws new images on *both* sides and the spread covers the generated images' chance too.
     """
     features, classes = classifier_features(judge, images)
-    n = min(n, len(features), len(real_features) // 2)
+    n = min(n, len(features) // 2, len(real_features) // 2)
     fd = metrics.frechet_distance_subsets(features, real_features, n, repeats=5, seed=seed)
     kid = metrics.kid_subsets(features, real_features, subsets=10, subset_size=min(1000, n // 2), seed=seed)
     pr = metrics.precision_recall(real_features[:n], features[:n])

@@ -88,6 +88,8 @@ def frechet_distance_subsets(features_a, features_b, n: int, repeats: int = 5, s
 
     The Fréchet distance shrinks as the samples grow (its estimate is biased upwards), so
     two figures compare only at the same ``n``; the spread over repeats is its uncertainty.
+    Both sets are resampled in every repeat: give pools larger than ``n`` (lesson 05 uses 2n), else
+    the draws of the smaller one are the same images every time and the spread ignores them.
     """
     a, b = np.asarray(features_a), np.asarray(features_b)
     if n > min(len(a), len(b)):

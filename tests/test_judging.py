@@ -137,7 +137,7 @@ def test_evaluate_and_compare_a_run_from_the_command_line(tmp_path, monkeypatch,
     run = tmp_path / "dcgan-run"
     run.mkdir()
     (run / "metrics.json").write_text(json.dumps({"model": "dcgan", "dataset": "mnist", "fast": True, "epochs": 1}))
-    samples = np.random.default_rng(0).integers(0, 256, (120, 28, 28, 1)).astype(np.uint8)
+    samples = np.random.default_rng(0).integers(0, 256, (200, 28, 28, 1)).astype(np.uint8)  # a pool of 2n
     np.savez(run / "samples.npz", samples=samples)
     assert cli.main(["compare", str(run), "--out", str(tmp_path / "comparison.png")]) == 0
     out = capsys.readouterr().out
@@ -151,3 +151,17 @@ def test_evaluate_and_compare_a_run_from_the_command_line(tmp_path, monkeypatch,
     assert (tmp_path / "comparison.png").stat().st_size > 0
     assert cli.main(["evaluate", str(run)]) == 0 and '"precision"' in capsys.readouterr().out
     assert cli.main(["evaluate", str(tmp_path / "nothing")]) == 2  # no metrics.json: a clear error
+
+
+def test_the_spread_draws_new_images_on_both_sides():
+    """Issue 24: lesson 05's FD spread once reused the same generated images in every repeat. Scores
+    use at most half of each pool, so every repeat draws n images afresh from both sets."""
+    digits, _ = data.synthetic_digits(600, seed=1)
+    judge = cnn.build_classifier((28, 28, 1), widths=(8, 16), convs=(1, 1))
+    real_features, _ = evaluation.classifier_features(judge, digits[:300])
+    names = [str(i) for i in range(10)]
+    score = evaluation.score_images(digits[300:], judge, real_features, names, digits[:100], digits[100:200], n=300)
+    assert score["n"] == 150  # half of each 300-image pool, not all of the generated images
+    a, b = np.random.default_rng(0).normal(size=(2, 40, 3))
+    draws = [metrics.frechet_distance_subsets(a, b, n=20, repeats=2, seed=s) for s in range(3)]
+    assert len({round(float(d[0]), 9) for d in draws}) == 3

@@ -78,8 +78,8 @@ class Reference:
 def evaluate_run(run, data_dir=None, n: int = SCORED, reference: Reference | None = None) -> dict:
     """Score a dcgan, vae or cyclegan run and write ``evaluation.json`` into it."""
     run = Path(run)
-    images, meta = run_images(run, n, data_dir)
-    n = min(n, len(images))
+    images, meta = run_images(run, 2 * n, data_dir)  # a pool of 2n: each repeat of FD and KID draws n afresh
+    n = min(n, len(images) // 2)
     if meta.get("dataset") not in ("mnist", "mnist_m"):
         raise CourseError(f"{run} was trained on {meta.get('dataset')}; lesson 05's measures use the MNIST "
                           "classifier, so they judge MNIST runs (and CycleGAN's F(b) digits).")
@@ -141,8 +141,8 @@ def figure(rows: dict[str, dict]):
 
 
 def compare(run_dirs, out=None, data_dir=None, n: int = SCORED, reference: Reference | None = None) -> tuple[str, dict]:
-    """Score each run and the real and baseline rows at one sample size (the smallest set's, at most
-    ``n``): the print-ready table and the rows; the figure is saved as ``out`` (PNG) when given.
+    """Score each run and the real and baseline rows at one sample size (half the smallest pool, at most
+    ``n``; every FD and KID repeat draws its n images afresh from both pools): the print-ready table and the rows; the figure is saved as ``out`` (PNG) when given.
     Each run's scores are also written to its ``evaluation.json``."""
     runs_ = [Path(r) for r in run_dirs]
     if not runs_:
@@ -151,9 +151,9 @@ def compare(run_dirs, out=None, data_dir=None, n: int = SCORED, reference: Refer
     if len(fast) > 1:
         raise CourseError("fast-mode and full runs are judged by different classifiers: compare runs of one kind.")
     reference = reference or Reference(fast.pop(), data_dir)
-    generated = {r: run_images(r, n, data_dir)[0] for r in runs_}
-    n = min([n, len(reference.heldout), len(reference.real_features) // 2] + [len(x) for x in generated.values()])
-    rows = {name: reference.score(images, n) for name, images in baselines(reference, n).items()}
+    generated = {r: run_images(r, 2 * n, data_dir)[0] for r in runs_}  # pools of 2n: each repeat draws n afresh
+    n = min([n, len(reference.heldout) // 2, len(reference.real_features) // 2] + [len(x) // 2 for x in generated.values()])
+    rows = {name: reference.score(images, n) for name, images in baselines(reference, 2 * n).items()}
     for r in runs_:
         rows[f"{run_metrics(r)['model']} {r.name}"] = evaluate_run(r, data_dir, n, reference)
     if out:
