@@ -95,3 +95,36 @@ def gan_failures(seeds=(0, 1, 2), steps: int = 300, n: int = 2000, fast: bool | 
             "n": n, "steps": steps, "seeds": [int(s) for s in seeds], "fd_floor": round(floor, 2),
             "evaluator": "fast" if fast else "full", "seconds": round(time.time() - started, 1),
             "summary": summary, "rows": rows}
+
+
+def bn_momentum(momenta=(0.99, 0.9), seeds=(0, 1, 2), train_examples: int = 3000, epochs: int = 2,
+                batch_size: int = 64, data_dir=None) -> dict:
+    """01_cnn_classifier, Common mistakes: BatchNorm's momentum in a short run. For each momentum and
+    seed, the lesson's MNIST classifier trained ``epochs`` epochs on 90% of the first
+    ``train_examples`` training images (10% held out, as the lesson does), then scored on its
+    last training batch statistics (training accuracy, from the history) and on the full test set."""
+    from ..models import cnn
+
+    loaded = data.load("mnist", data_dir=data_dir)
+    (x_train, y_train), (x_test, y_test) = loaded
+    x_train, y_train = x_train[:train_examples], y_train[:train_examples]
+    test_ds = data.pipeline(x_test, y_test, batch_size=512)
+    rows = []
+    for momentum in momenta:
+        for seed in seeds:
+            config.seed_everything(seed)
+            (x_fit, y_fit), _ = data.split(x_train, y_train, fraction=0.1, seed=seed)
+            model = cnn.classifier_for("mnist", bn_momentum=momentum)
+            cnn.compile_classifier(model, total_steps=epochs * int(np.ceil(len(x_fit) / batch_size)))
+            history = model.fit(data.pipeline(x_fit, y_fit, batch_size=batch_size, shuffle=True, seed=seed),
+                                epochs=epochs, verbose=0)
+            _, test_accuracy = model.evaluate(test_ds, verbose=0)
+            rows.append({"momentum": momentum, "seed": int(seed), "train_accuracy": round(float(history.history["accuracy"][-1]), 4),
+                         "test_accuracy": round(float(test_accuracy), 4)})
+    summary = {str(m): {key: {"mean": round(float(np.mean([r[key] for r in rows if r["momentum"] == m])), 4),
+                              "min": min(r[key] for r in rows if r["momentum"] == m),
+                              "max": max(r[key] for r in rows if r["momentum"] == m)}
+                        for key in ("train_accuracy", "test_accuracy")} for m in momenta}
+    return {"data": f"MNIST: {len(x_fit)} of the first {train_examples} training images (10% held out), "
+                    f"the full {len(x_test)}-image test set", "epochs": epochs, "batch_size": batch_size,
+            "seeds": [int(s) for s in seeds], "summary": summary, "rows": rows}
