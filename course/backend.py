@@ -263,6 +263,21 @@ def stateless_step(model, step, state, data):
     return logs, tuple(out)
 
 
+def run_step(model, step, data):
+    """Run ``step(data)`` -- a train step of ``model`` -- once, outside ``fit``, on any backend; returns its
+    logs. On JAX it goes through :func:`stateless_step`, as in ``fit``, and the new values are assigned
+    back. (Self-checks use it to compare a learner's step with the course's.)"""
+    if name() != "jax":
+        return step(data)
+    groups = [model.trainable_variables, model.non_trainable_variables, model.optimizer.variables,
+              model.metrics_variables]
+    logs, new = stateless_step(model, step, tuple([v.value for v in group] for group in groups), data)
+    for group, values in zip(groups, new):
+        for v, value in zip(group, values):
+            v.assign(value)
+    return logs
+
+
 def compiled(fn):
     """``fn`` compiled for repeated calls on arrays of one shape: ``tf.function`` on TensorFlow,
     ``jax.jit`` on JAX (the weights it reads are taken as constants: for measuring a trained

@@ -699,6 +699,77 @@ def check_generator_update(update_fn):
     return _run("02.3", "update the generator", test, update_fn, _generator_update)
 
 
+def _twin_gans(seed: int, batch: int):
+    """Two identical small DCGANs (weights, noise generator, SGD optimizers) and a batch of real images."""
+    made = []
+    for _ in range(2):
+        keras.utils.set_random_seed(seed)
+        gan = dcgan.DCGAN(dcgan.build_generator((28, 28, 1), 16, width=8), dcgan.build_discriminator((28, 28, 1), 8),
+                          seed=seed)
+        gan.compile(keras.optimizers.SGD(0.05), keras.optimizers.SGD(0.05))
+        made.append(gan)
+    made[1].set_weights(made[0].get_weights())
+    real = np.random.default_rng(seed).uniform(-1, 1, (batch, 28, 28, 1)).astype("float32")
+    return made[0], made[1], real
+
+
+def check_train_step(step_fn):
+    """Exercise 02.4: ``step_fn(gan, real_images)`` is the DCGAN's whole train step: D once on real images and
+    fresh fakes, then G once through D, each on its own variables (G3, G5, G6, G7). One step of it and one
+    of the course's ``DCGAN.step``, from the same weights, noise and batch, must leave the same weights."""
+
+    def test():
+        for seed, batch in ((0, 8), (1, 6)) if strict() else ((0, 8),):
+            mine, course_gan, real = _twin_gans(seed, batch)
+            before_d = [_array(w) for w in mine.discriminator.trainable_variables]
+            before_g = [_array(w) for w in mine.generator.trainable_variables]
+            try:
+                logs = backend.run_step(mine, lambda x: step_fn(mine, x), real)
+            except ValueError as err:
+                if "Unknown variable" in str(err):
+                    raise Wrong("an optimizer was handed variables it does not own",
+                                "gan.d_optimizer updates gan.discriminator.trainable_variables only, gan.g_optimizer "
+                                "gan.generator.trainable_variables only (G3, G5; G8: not one update of both).") from None
+                if "No gradients" in str(err):
+                    raise Wrong("a loss carried no gradient to the variables it was to update (G's loss on the D "
+                                "phase's fakes, under stop_gradient?)", "in G's phase make new fakes, "
+                                "gan.generator(gan.noise(batch), training=True), and score them with D (G3).") from None
+                raise
+            backend.run_step(course_gan, course_gan.step, real)
+            if not isinstance(logs, dict) or not {"d_loss", "g_loss"} <= set(logs):
+                raise Wrong("the step does not return its logs", "end with return gan.track({...}) with d_loss, "
+                            "g_loss, D(x) and D(G(z)): fit() shows them in the progress bar.")
+            steps = (int(_array(mine.d_optimizer.iterations)), int(_array(mine.g_optimizer.iterations)))
+            if steps != (1, 1):
+                raise Wrong(f"D's optimizer ran {steps[0]} time(s) and G's {steps[1]}, expected once each",
+                            "one update of D with gan.d_optimizer, then one of G with gan.g_optimizer (G8: not one "
+                            "optimizer on a sum of both losses).")
+
+            def close(a, b):
+                return all(np.allclose(_array(x), _array(y), rtol=1e-4, atol=1e-6) for x, y in zip(a, b))
+            d_same = close(mine.discriminator.weights, course_gan.discriminator.weights)
+            g_same = close(mine.generator.weights, course_gan.generator.weights)
+            if close(mine.discriminator.trainable_variables, before_d):
+                raise Wrong("the discriminator did not change", "D's update: gradient of D's loss over "
+                            "gan.discriminator.trainable_variables, applied with gan.d_optimizer.")
+            if close(mine.generator.trainable_variables, before_g):
+                raise Wrong("the generator did not change: its loss was taken on images that carry no gradient "
+                            "back to G (the D phase's fakes, under stop_gradient?)",
+                            "in G's phase make new fakes, gan.generator(gan.noise(batch), training=True), and score "
+                            "them with D (G3).")
+            if not d_same:
+                raise Wrong("D's update differs from the course's step", "D's loss is gan.d_loss(real_logits, "
+                            "fake_logits) on real images and fresh fakes (G6), both through D in training mode; "
+                            "only D's variables, with gan.d_optimizer, and before G's update.")
+            if not g_same:
+                raise Wrong("G's update differs from the course's step", "after D's update: fresh noise, "
+                            "gan.g_loss(D(G(z))) with both networks in training mode (G5, G7), a gradient over "
+                            "gan.generator.trainable_variables only, applied with gan.g_optimizer.")
+        return "one step of yours left the same weights as the course's DCGAN.step."
+
+    return _run("02.4", "write the train step", test, step_fn, lambda gan, real_images: gan.step(real_images))
+
+
 # --------------------------------------------------------------------------- lesson 03
 
 
@@ -808,6 +879,70 @@ def check_vae_loss(loss_fn):
 
     return _run("03.3", "the loss", test, loss_fn,
                 lambda x, logits, mean, log_var, beta: losses.negative_elbo(x, logits, mean, log_var, beta)[0])
+
+
+def _twin_vaes(seed: int, batch: int, compute_loss):
+    """Two identical small VAEs, one whose ``compute_loss`` is ``compute_loss``, and a batch of images."""
+    from .models import vae as vae_models
+
+    class Learners(vae_models.VAE):
+        def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
+            return compute_loss(self, x, y, y_pred, sample_weight, training)
+
+    made = []
+    for cls in (Learners, vae_models.VAE):
+        keras.utils.set_random_seed(seed)
+        model = cls(vae_models.build_encoder((28, 28, 1), 3), vae_models.build_decoder((28, 28, 1), 3), beta=0.5,
+                    seed=seed)
+        model.compile(optimizer=keras.optimizers.SGD(0.01))
+        bias = model.decoder.get_layer("logits").bias  # confident pixels: what is scored then matters
+        bias.assign(np.full(bias.shape, 2.0, "float32"))
+        spread = model.encoder.get_layer("log_var").bias  # a KL term far from 0: beta's weight shows
+        spread.assign(np.full(spread.shape, -1.5, "float32"))
+        made.append(model)
+    made[0].set_weights(made[1].get_weights())
+    x = np.random.default_rng(seed).uniform(0, 1, (batch, 28, 28, 1)).astype("float32")
+    return made[0], made[1], x
+
+
+def check_compute_loss(compute_loss_fn):
+    """Exercise 03.4: ``compute_loss_fn(vae, x, y, y_pred, sample_weight, training)`` is the VAE's
+    ``compute_loss``: the negative ELBO of the forward pass ``y_pred`` (V2-V5). A ``fit`` step with it and
+    one with the course's, from the same weights, noise and batch, must leave the same weights."""
+
+    def test():
+        for seed, batch in ((0, 8), (1, 5)) if strict() else ((0, 8),):
+            mine, course_vae, x = _twin_vaes(seed, batch, compute_loss_fn)
+            y_pred = _twin_vaes(seed, batch, compute_loss_fn)[0](x, training=True)  # a third twin: same noise
+            value = _scalar(compute_loss_fn(mine, x, None, y_pred, None, True))
+            expected = _scalar(course_vae.compute_loss(x, None, y_pred, training=True))
+            near = lambda a, b: abs(a - b) <= 1e-5 * max(1.0, abs(b))  # noqa: E731
+            if not near(value, expected):
+                parts = (y_pred["logits"], y_pred["mean"], y_pred["log_var"])
+                if near(value, _scalar(losses.negative_elbo(x, *parts, 0.5)[0])):
+                    raise Wrong("the loss scores x, the images as given, not the binary images the model saw",
+                                "use y_pred['target']: in training the VAE binarises each batch afresh (V6).")
+                if near(value, _scalar(losses.negative_elbo(y_pred["target"], *parts, 1.0)[0])):
+                    raise Wrong("beta is ignored (this VAE has beta = 0.5)", "weigh the KL by vae.beta.")
+                raise Wrong(f"on one forward pass your loss is {value:.3f}, the negative ELBO is {expected:.3f}",
+                            "-E[log p(x|z)] + beta * KL from y_pred['target'], y_pred['logits'], y_pred['mean'] "
+                            "and y_pred['log_var']: summed over pixels, averaged over the batch, beta = vae.beta.")
+            mine.fit(x, epochs=1, batch_size=batch, verbose=0, shuffle=False)
+            course_vae.fit(x, epochs=1, batch_size=batch, verbose=0, shuffle=False)
+            if not all(np.allclose(_array(a), _array(b), rtol=1e-4, atol=1e-6)
+                       for a, b in zip(mine.weights, course_vae.weights)):
+                raise Wrong("a training step with your loss moves the weights differently from the course's",
+                            "return the loss itself (divided by backend.replicas()), computed from y_pred only.")
+        return "fit() with your compute_loss took the course's step."
+
+    return _run("03.4", "the VAE's compute_loss", test, compute_loss_fn, _course_compute_loss)
+
+
+def _course_compute_loss(vae, x=None, y=None, y_pred=None, sample_weight=None, training=True):
+    """The course's version of exercise 03.4: ``VAE.compute_loss``."""
+    from .models import vae as vae_models
+
+    return vae_models.VAE.compute_loss(vae, x, y, y_pred, sample_weight, training)
 
 
 # --------------------------------------------------------------------------- lesson 04

@@ -145,17 +145,46 @@ def writable_run(out: str | os.PathLike, chief: bool = True) -> Iterator[RunFold
         shutil.rmtree(scratch, ignore_errors=True)
 
 
-def run_folder(name: str, root: str | os.PathLike | None = None, **settings) -> RunFolder:
-    """A run folder named from the settings that matter: ``ROOT/NAME-<digest of settings>``.
+def run_folder(name: str, root: str | os.PathLike | None = None, model: keras.Model | None = None,
+               **settings) -> RunFolder:
+    """A run folder named from everything the run depends on: ``ROOT/NAME-<digest>``.
 
-    Notebooks train with this, so changing a parameter trains a new run while re-running
-    the same settings (after a disconnect, say) resumes the old one. ``root`` defaults to
-    the ``runs`` folder in the course's home (:func:`course.config.home`).
+    The digest covers ``settings`` and, given the compiled ``model``, its whole recipe
+    (:func:`describe_model`: weight shapes, every optimizer with its learning rate, the model's own
+    settings). Notebooks train with this, so changing any parameter -- Adam's rate included --
+    trains a new run, while re-running the same settings (after a disconnect, say) resumes the old
+    one. ``root`` defaults to the ``runs`` folder in the course's home (:func:`course.config.home`);
+    :func:`list_runs` lists what is there.
     """
     from .config import runs_dir
 
-    digest = hashlib.sha256(json.dumps(settings, sort_keys=True, default=str).encode()).hexdigest()[:8]
+    recipe = {"settings": settings, "model": describe_model(model)} if model is not None else settings
+    digest = hashlib.sha256(json.dumps(recipe, sort_keys=True, default=str).encode()).hexdigest()[:8]
     return RunFolder(Path(root or runs_dir()) / f"{name}-{digest}")
+
+
+def list_runs(root: str | os.PathLike | None = None, prefix: str = "") -> list[dict]:
+    """The runs in ``root`` (default: the course home's ``runs`` folder) whose name starts with ``prefix``:
+    folder, epochs done and settings, one line each (also printed). Delete a run by deleting its folder
+    (``shutil.rmtree(path)``, or ``rm -r`` in a terminal)."""
+    from .config import runs_dir
+
+    rows = []
+    folder = Path(root or runs_dir())
+    for path in sorted(folder.glob(f"{prefix}*")) if folder.is_dir() else []:
+        if not (path / RUN_FILE).is_file():
+            continue
+        run = RunFolder(path)
+        try:
+            state, record = run.state(), run.record() or {}
+        except RunFolderError:
+            state, record = None, {}
+        rows.append({"path": str(path), "epochs": (state or {}).get("epoch", 0), "settings": record.get("settings", {})})
+    for row in rows:
+        print(f"{row['path']}: {row['epochs']} epoch(s), {json.dumps(row['settings'], sort_keys=True, default=str)}")
+    if not rows:
+        print(f"No runs in {folder}{' named ' + prefix + '*' if prefix else ''}.")
+    return rows
 
 
 # --------------------------------------------------------------------------- what a run is trained with

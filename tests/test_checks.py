@@ -64,7 +64,8 @@ ALL_CHECKS = [
     (checks.check_scale_images, 1), (checks.check_classifier, 1), (checks.check_loss, 1),
     (checks.check_accuracy_from_logits, 1),
     (checks.check_discriminator_loss, 1), (checks.check_generator_loss, 1), (checks.check_generator_update, 1),
-    (checks.check_reparameterize, 1), (checks.check_kl, 1), (checks.check_vae_loss, 1),
+    (checks.check_train_step, 1),
+    (checks.check_reparameterize, 1), (checks.check_kl, 1), (checks.check_vae_loss, 1), (checks.check_compute_loss, 1),
     (checks.check_cycle_loss, 1), (checks.check_lsgan_losses, 2), (checks.check_instance_norm, 1),
     (checks.check_knn_radii, 1), (checks.check_roc_auc, 1)]
 
@@ -624,3 +625,106 @@ def test_strict_cases_are_only_for_the_grader(monkeypatch):
     assert run(checks.check_classifier, only_first_case)[0] == "correct"
     monkeypatch.setenv("COURSE_CHECKS", "strict")
     assert run(checks.check_classifier, only_first_case)[0] == "wrong"
+
+
+# --------------------------------------------------------------------------- 02.4 and 03.4: the learner's own step
+
+
+def _d_phase(gan, real_images, fakes, swap=False, training=True):
+    real_logits = gan.discriminator(real_images, training=training)
+    fake_logits = gan.discriminator(fakes, training=training)
+    loss = gan.d_loss(fake_logits, real_logits) if swap else gan.d_loss(real_logits, fake_logits)
+    return {"d": loss}, (real_logits, fake_logits)
+
+
+def _logs(gan, d, g, real_logits, fake_logits):
+    return gan.track({"d_loss": d, "g_loss": g, "D(x)": ops.mean(ops.sigmoid(real_logits)),
+                      "D(G(z))": ops.mean(ops.sigmoid(fake_logits))})
+
+
+def _step(*, swap=False, reuse_fakes=False, g_first=False, minimax=False, g_inference=False, one_noise=False,
+          both_networks=False):
+    """The DCGAN step, right by default, with one mistake switched on."""
+    def step(gan, real_images):
+        batch = ops.shape(real_images)[0]
+        z = gan.noise(batch)
+        fakes = ops.stop_gradient(gan.generator(z, training=True))
+
+        def g_phase():
+            new_z = z if one_noise else gan.noise(batch)
+            images = fakes if reuse_fakes else gan.generator(new_z, training=not g_inference)
+            logits = gan.discriminator(images, training=not g_inference)
+            loss = -ops.mean(ops.softplus(logits)) if minimax else gan.g_loss(logits)
+            return {"g": loss}, None
+
+        variables = gan.generator.trainable_variables + (gan.discriminator.trainable_variables if both_networks else [])
+        if g_first:
+            g, _ = gan.update(g_phase, [("g", gan.g_optimizer, variables)])
+        d, (real_logits, fake_logits) = gan.update(lambda: _d_phase(gan, real_images, fakes, swap),
+                                                   [("d", gan.d_optimizer, gan.discriminator.trainable_variables)])
+        if not g_first:
+            g, _ = gan.update(g_phase, [("g", gan.g_optimizer, variables)])
+        return _logs(gan, d["d"], g["g"], real_logits, fake_logits)
+    return step
+
+
+def test_train_step_rejects_the_mistakes_of_a_hand_written_gan_step(monkeypatch):
+    """Guards G3, G5, G6, G7, G8 in the learner's own train step (exercise 02.4)."""
+    def with_tape(gan, real_images):  # the right step written another way: TensorFlow's tape, apply_gradients
+        import tensorflow as tf
+
+        batch = ops.shape(real_images)[0]
+        fakes = gan.generator(gan.noise(batch), training=True)
+        with tf.GradientTape() as tape:
+            real_logits = gan.discriminator(real_images, training=True)
+            fake_logits = gan.discriminator(fakes, training=True)
+            d = gan.d_loss(real_logits, fake_logits)
+        d_vars = gan.discriminator.trainable_variables
+        gan.d_optimizer.apply_gradients(zip(tape.gradient(d, d_vars), d_vars))
+        with tf.GradientTape() as tape:
+            g = losses.generator_loss(gan.discriminator(gan.generator(gan.noise(batch), training=True), training=True))
+        g_vars = gan.generator.trainable_variables
+        gan.g_optimizer.apply_gradients(zip(tape.gradient(g, g_vars), g_vars))
+        return _logs(gan, d, g, real_logits, fake_logits)
+
+    def no_logs(gan, real_images):
+        _step()(gan, real_images)
+        return None
+
+    right = with_tape if keras.backend.backend() == "tensorflow" else _step()
+    assert_rejects(checks.check_train_step, {
+        "D's update differs": _step(swap=True),  # G6: fakes labelled real
+        "carried no gradient": _step(reuse_fakes=True),  # G3: G's loss on constant images
+        "G's update differs": _step(minimax=True),  # G7: the saturating loss
+        "training mode": _step(g_inference=True),  # G5: BatchNorm in inference mode in G's phase
+        "does not own": _step(both_networks=True),  # G3/G8: G's optimizer handed D's variables too
+        "after D's update": _step(g_first=True),  # G before D: G's update then sees the old D
+        "fresh noise": _step(one_noise=True),  # one draw for both phases
+        "logs": no_logs,
+    }, right, monkeypatch=monkeypatch)
+
+
+def _elbo_loss(*, target="target", beta=True, pixel_mean=False, sign=1.0, track=True):
+    def compute_loss(vae, x, y, y_pred, sample_weight=None, training=True):
+        images = y_pred["target"] if target == "target" else x
+        logits, mean, log_var = y_pred["logits"], y_pred["mean"], y_pred["log_var"]
+        recon = -ops.sum(ops.reshape(images * logits - ops.softplus(logits), (ops.shape(images)[0], -1)), axis=1)
+        if pixel_mean:
+            recon = recon / 784.0
+        kl = 0.5 * ops.sum(ops.exp(log_var) + ops.square(mean) - 1.0 - log_var, axis=1)
+        loss = ops.mean(recon + (vae.beta if beta else 1.0) * kl)
+        if track:
+            vae.reconstruction_tracker.update_state(ops.mean(recon))
+            vae.kl_tracker.update_state(ops.mean(kl))
+        return sign * loss
+    return compute_loss
+
+
+def test_compute_loss_rejects_the_elbo_mistakes(monkeypatch):
+    """Guards V2, V5 and V6 in the learner's own compute_loss (exercise 03.4)."""
+    assert_rejects(checks.check_compute_loss, {
+        "scores x": _elbo_loss(target="x"),  # the raw grey images, not what the model saw
+        "beta is ignored": _elbo_loss(beta=False),
+        "negative ELBO is": _elbo_loss(pixel_mean=True),  # V5
+        "your loss is": _elbo_loss(sign=-1.0),  # V2: the ELBO maximised as a loss
+    }, _elbo_loss(), monkeypatch=monkeypatch)
