@@ -107,3 +107,25 @@ def test_the_benchmarks_lessons_cite_are_course_commands():
             assert "benchmarks/" not in cell["source"], f"{path.name} cites a script pip does not install"
             for name in re.findall(r"python -m course benchmark (\w+)", cell["source"]):
                 assert name in benchmarks.BENCHMARKS, name
+
+
+def test_benchmark_commands_are_listed_and_gan_failures_runs(tmp_path, monkeypatch, capsys):
+    """`python -m course benchmark` is what lessons cite; the one behind lesson 02's failure figures
+    runs end to end (a few steps, a fixed untrained network's features standing in for the evaluator)."""
+    from conftest import write_mnist_folder
+
+    from course.jobs import experiments
+    from course.models import cnn
+
+    assert cli.main(["benchmark"]) == 0
+    listed = capsys.readouterr().out
+    assert all(name in listed for name in ("gan_failures", "bn_momentum", "vae", "cyclegan_recipes", "backends_agree"))
+    assert cli.main(["benchmark", "no_such_thing"]) == 2
+    write_mnist_folder(tmp_path / "mnist", n_train=200, n_test=100)
+    monkeypatch.setattr(experiments, "evaluator", lambda *a, **k: cnn.build_classifier((28, 28, 1), widths=(8, 16),
+                                                                                        convs=(1, 1)))
+    result = experiments.gan_failures(seeds=(0,), steps=3, n=40, fast=True, data_dir=tmp_path,
+                                      speeds=("D 10x faster",), losses=("minimax",))
+    assert [(r["setting"], r["g_loss"]) for r in result["rows"]] == [("D 10x faster", "minimax")]
+    assert result["n"] == 40 and result["steps"] == 3 and set(result["summary"]) == {"D 10x faster, minimax"}
+    assert all(0 <= r["precision"] <= 1 and r["G_gradient_norm"] >= 0 for r in result["rows"])

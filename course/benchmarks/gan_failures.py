@@ -16,11 +16,13 @@ def main(argv=None) -> int:
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     p.add_argument("--steps", type=int, default=300)
     p.add_argument("--n", type=int, default=2000, help="samples scored, and real test images they are scored against")
+    p.add_argument("--speeds", nargs="+", default=["balanced", "D 10x faster"],
+                   help='which D speeds: "balanced" (D at 2e-4) and/or "D 10x faster" (2e-3)')
     p.add_argument("--fast", action="store_true", help="fast mode: small data and the fast evaluator")
     p.add_argument("--verbose", type=int, default=0)
     args = p.parse_args(argv)
     from ..jobs.experiments import gan_failures
 
-    emit(gan_failures(seeds=args.seeds, steps=args.steps, n=args.n, fast=args.fast or None, verbose=args.verbose),
-         args.out)
+    emit(gan_failures(seeds=args.seeds, steps=args.steps, n=args.n, fast=args.fast or None, speeds=tuple(args.speeds),
+                      verbose=args.verbose), args.out)
     return 0
