@@ -1,8 +1,8 @@
-"""The four `--fast` train jobs under the backend of this environment, with their figures checked.
+"""The five `--fast` train jobs under the backend of this environment, with their figures checked.
 
     KERAS_BACKEND=jax python .ci/fast_jobs.py [OUT]
 
-Runs `python -m course train MODEL --fast` for the CNN, DCGAN, VAE and CycleGAN (on the data of
+Runs `python -m course train MODEL --fast` for the CNN, DCGAN, VAE, CycleGAN and diffusion model (on the data of
 COURSE_DATA_DIR), prints each job's time and headline figures, and fails when a job fails or a
 figure is outside the range TensorFlow's fast runs fall in (ranges wide enough for another
 backend's different random draws, narrow enough to catch a broken step: chance accuracy, NaN,
@@ -25,6 +25,8 @@ EXPECTED = {
     # one fast epoch leaves label preservation at chance on every backend (TensorFlow 0.09, JAX 0.12-0.20,
     # PyTorch 0.09): only the round trip A->B->A has learned something by then (0.33-0.47; 0.95 untrained)
     "cyclegan": {"label_preservation_accuracy.mean": (0.0, 1.0), "cycle_l1_by_domain.a": (0.0, 0.6)},
+    # two fast epochs: the noise-prediction loss well below 1 (the loss of predicting zeros), finite FD
+    "diffusion": {"final_loss": (0.0, 0.5), "fid_classifier": (0.0, 1000.0)},
 }
 
 

@@ -1139,3 +1139,233 @@ def check_roc_auc(auc_fn):
         return "the chance that a random generated image outscores a random real one."
 
     return _run("05.2", "area under the ROC curve", test, auc_fn, metrics.roc_auc)
+
+
+# --------------------------------------------------------------------------- lesson 06
+
+
+def _diffusion_schedule(timesteps: int = 100, kind: str = "linear"):
+    from .models.diffusion import Schedule
+
+    return Schedule(kind, timesteps).arrays()
+
+
+def _diffusion_case(seed: int, shape=(4, 6, 6, 1), timesteps: int = 100, t=None):
+    rng = np.random.default_rng(seed)
+    x0 = rng.uniform(-1.0, 1.0, shape).astype("float32")
+    noise = rng.standard_normal(shape).astype("float32")
+    t = np.asarray(t if t is not None else rng.choice(np.arange(1, timesteps - 1), shape[0], replace=False), "int32")
+    return x0, noise, t
+
+
+def _per_image(values, t):
+    return np.asarray(values, np.float64)[np.asarray(t)].reshape(-1, 1, 1, 1)
+
+
+def check_q_sample(q_sample_fn):
+    """Exercise 06.1: ``q_sample_fn(x0, t, noise, alpha_bars)`` = ``sqrt(a_t) x0 + sqrt(1 - a_t) noise``, each
+    image at its own ``t``, with ``a_t = alpha_bars[t]`` (D1)."""
+
+    def test():
+        from .models.diffusion import q_sample
+
+        cases = [(0, (4, 6, 6, 1), 100, [0, 7, 42, 99])]
+        if strict():
+            cases += [(1, (5, 4, 4, 3), 60, None), (2, (3, 8, 8, 1), 1000, [999, 0, 500])]
+        for seed, shape, timesteps, t in cases:
+            s = _diffusion_schedule(timesteps)
+            x0, noise, t = _diffusion_case(seed, shape, timesteps, t)
+            got = _array(q_sample_fn(x0.copy(), t.copy(), noise.copy(), s["alpha_bars"].copy()))
+            want = _array(q_sample(x0, t, noise, s["alpha_bars"]))
+            if got.shape != want.shape:
+                raise Wrong(f"got shape {got.shape}, expected {want.shape}",
+                            "pick alpha_bars[t] per image and reshape it to (batch, 1, 1, 1) so that it broadcasts "
+                            "over each image's pixels.")
+            if np.allclose(got, want, atol=1e-5):
+                continue
+
+            def form(index, signal, noise_coef):
+                a = _per_image(s["alpha_bars"], np.clip(index, 0, timesteps - 1))
+                return signal(a) * x0 + noise_coef(a) * noise
+
+            sqrt_a, sqrt_1ma = np.sqrt, (lambda a: np.sqrt(1 - a))
+            if any(np.allclose(got, form(t + k, sqrt_a, sqrt_1ma), atol=1e-5) for k in (-1, 1)):
+                raise Wrong("alpha_bar is read one timestep off (D1)", "x_t uses alpha_bars[t] for the same t: the "
+                            "arrays are indexed from t = 0, the first noised image.")
+            if np.allclose(got, form(t, lambda a: a, lambda a: 1 - a), atol=1e-5):
+                raise Wrong("the coefficients are alpha_bar and 1 - alpha_bar, without square roots",
+                            "those are the *variances*: scale x0 by sqrt(alpha_bar) and the noise by "
+                            "sqrt(1 - alpha_bar).")
+            if np.allclose(got, form(t, sqrt_a, lambda a: 1 - a), atol=1e-5):
+                raise Wrong("the noise is scaled by 1 - alpha_bar, its variance", "scale it by sqrt(1 - alpha_bar).")
+            if np.allclose(got, form(t, sqrt_1ma, sqrt_a), atol=1e-5):
+                raise Wrong("signal and noise swapped their coefficients", "x0 keeps sqrt(alpha_bar), which starts "
+                            "near 1: at t = 0 the image is almost clean.")
+            if np.allclose(got, form(np.full_like(t, t[0]), sqrt_a, sqrt_1ma), atol=1e-5):
+                raise Wrong("every image got the first image's timestep", "index alpha_bars with the whole vector t.")
+            raise Wrong("x_t differs from sqrt(alpha_bars[t]) * x0 + sqrt(1 - alpha_bars[t]) * noise",
+                        "one alpha_bar per image, broadcast over its pixels; use the noise you are given.")
+        return "x_t in closed form: one jump from x_0 to any t."
+
+    from .models.diffusion import q_sample
+
+    return _run("06.1", "sample q(x_t | x_0)", test, q_sample_fn,
+                lambda x0, t, noise, alpha_bars: q_sample(x0, t, noise, alpha_bars))
+
+
+def _fake_noise_predictor(x_t, t):
+    """A stand-in network for the checks: depends on the image and on t, so that mistakes show."""
+    t = np.asarray(ops.convert_to_numpy(t), "float32").reshape(-1, 1, 1, 1)
+    return 0.5 * np.asarray(ops.convert_to_numpy(x_t), "float32") + 0.01 * t - 0.3
+
+
+def check_diffusion_loss(loss_fn):
+    """Exercise 06.2: ``loss_fn(x0, t, noise, predict, alpha_bars)`` = ``mean((noise - predict(x_t, t))^2)``
+    (D1, D3)."""
+
+    def test():
+        from .models.diffusion import q_sample
+
+        cases = [(3, (4, 6, 6, 1), 100)] + ([(4, (6, 5, 5, 2), 300)] if strict() else [])
+        for seed, shape, timesteps in cases:
+            s = _diffusion_schedule(timesteps)
+            x0, noise, t = _diffusion_case(seed, shape, timesteps)
+            calls = []
+
+            def predict(x_t, t_seen):
+                calls.append(np.asarray(ops.convert_to_numpy(t_seen)).reshape(-1))
+                return _fake_noise_predictor(x_t, t_seen)
+
+            value = _scalar(loss_fn(x0.copy(), t.copy(), noise.copy(), predict, s["alpha_bars"].copy()))
+            x_t = _array(q_sample(x0, t, noise, s["alpha_bars"]))
+            pred = _fake_noise_predictor(x_t, t)
+            want = float(np.mean((noise - pred) ** 2))
+            if abs(value - want) < 1e-4 * max(1.0, want):
+                continue
+            if not calls:
+                raise Wrong("the network (predict) is never called", "predict(x_t, t) is the model's guess of the "
+                            "noise: compare it with the noise.")
+            if abs(value - float(np.mean((x0 - pred) ** 2))) < 1e-4:
+                raise Wrong("the target is the clean image x0 (D3)", "the network predicts the noise that was "
+                            "added: the loss compares predict(x_t, t) with noise.")
+            if abs(value - float(np.mean((noise - _fake_noise_predictor(x0, t)) ** 2))) < 1e-4:
+                raise Wrong("the network is shown the clean image x0", "show it the noisy x_t = q_sample(x0, t, "
+                            "noise): it has to find the noise in it.")
+            if any(np.array_equal(calls[-1], t + k) for k in (-1, 1)):
+                raise Wrong("the network is told a timestep one off from the one x_t was made with (D1)",
+                            "the same t makes x_t and goes to the network.")
+            for k in (-1, 1):
+                x_off = _array(q_sample(x0, np.clip(t + k, 0, timesteps - 1), noise, s["alpha_bars"]))
+                if abs(value - float(np.mean((noise - _fake_noise_predictor(x_off, t)) ** 2))) < 1e-4:
+                    raise Wrong("x_t is made with alpha_bar one timestep off (D1)", "use alpha_bars[t].")
+            pixels = int(np.prod(shape[1:]))
+            if abs(value - want * pixels) < 1e-3 * want * pixels:
+                raise Wrong("summed over the pixels", "take the mean over images and pixels (the simple loss).")
+            if abs(value - np.sqrt(want)) < 1e-4:
+                raise Wrong("the square root of the mean squared error", "the loss is the mean squared error.")
+            raise Wrong(f"got {value:.5f}, expected {want:.5f}", "x_t = q_sample(x0, t, noise, alpha_bars); "
+                        "return mean((noise - predict(x_t, t))**2).")
+        return "the noise-prediction loss: mean squared error between the noise and its prediction."
+
+    from .models.diffusion import noise_prediction_loss, q_sample
+
+    return _run("06.2", "the training loss", test, loss_fn,
+                lambda x0, t, noise, predict, alpha_bars: noise_prediction_loss(
+                    noise, predict(q_sample(x0, t, noise, alpha_bars), t)))
+
+
+def check_ddpm_step(step_fn):
+    """Exercise 06.3: one ancestral step ``step_fn(x_t, t, eps, z, betas, alpha_bars, posterior_variance)`` from
+    predicted noise (D1, D3)."""
+
+    def test():
+        from .models.diffusion import ddpm_step
+
+        cases = [(5, (4, 6, 6, 1), 100, [50, 50, 50, 50]), (6, (3, 6, 6, 1), 100, [0, 0, 0])]
+        if strict():
+            cases += [(7, (5, 4, 4, 3), 200, [199, 1, 77, 0, 13])]
+        for seed, shape, timesteps, t in cases:
+            s = _diffusion_schedule(timesteps)
+            rng = np.random.default_rng(seed)
+            x_t, eps, z = (rng.standard_normal(shape).astype("float32") for _ in range(3))
+            t = np.asarray(t, "int32")
+            got = _array(step_fn(x_t.copy(), t.copy(), eps.copy(), z.copy(), s["betas"].copy(),
+                                 s["alpha_bars"].copy(), s["posterior_variance"].copy()))
+            want = _array(ddpm_step(x_t, t, eps, z, s["betas"], s["alpha_bars"], s["posterior_variance"]))
+            if got.shape != want.shape:
+                raise Wrong(f"got shape {got.shape}, expected {want.shape}", "one new image per image.")
+            if np.allclose(got, want, atol=1e-4):
+                continue
+
+            def mean_at(index, sign=-1.0):
+                index = np.clip(index, 0, timesteps - 1)
+                beta, a = _per_image(s["betas"], index), _per_image(s["alpha_bars"], index)
+                return (x_t + sign * beta / np.sqrt(1 - a) * eps) / np.sqrt(1 - beta)
+
+            sigma = np.sqrt(_per_image(s["posterior_variance"], t))
+            if np.allclose(got, mean_at(t), atol=1e-4) and not np.allclose(sigma, 0):
+                raise Wrong("no noise is added", "add sqrt(posterior_variance[t]) * z: without it the ancestral "
+                            "sampler's images come out smooth and alike.")
+            if np.allclose(got, mean_at(t) + np.sqrt(_per_image(s["betas"], t)) * z, atol=1e-4):
+                raise Wrong("the noise has variance beta_t, so the last step (t = 0) still adds noise",
+                            "use sigma_t^2 = posterior_variance[t], which is 0 at t = 0.")
+            if np.allclose(got, mean_at(t, +1.0) + sigma * z, atol=1e-4):
+                raise Wrong("the predicted noise is added instead of removed", "x_t - beta_t / sqrt(1 - alpha_bar_t) "
+                            "* eps.")
+            if any(np.allclose(got, mean_at(t + k) + np.sqrt(_per_image(s["posterior_variance"],
+                                                                         np.clip(t + k, 0, timesteps - 1))) * z,
+                               atol=1e-4) for k in (-1, 1)):
+                raise Wrong("the schedule is read one timestep off (D1)", "every array is indexed with the same t.")
+            a, a_prev = _per_image(s["alpha_bars"], t), _per_image(s["alpha_bars_prev"], t)
+            beta = _per_image(s["betas"], t)
+            as_x0 = (np.sqrt(a_prev) * beta / (1 - a)) * eps + (np.sqrt(1 - beta) * (1 - a_prev) / (1 - a)) * x_t
+            if np.allclose(got, as_x0 + sigma * z, atol=1e-4):
+                raise Wrong("eps is used as if it were the clean image x0 (D3)", "the network predicts the noise: "
+                            "the mean is (x_t - beta_t / sqrt(1 - alpha_bar_t) * eps) / sqrt(alpha_t).")
+            if np.allclose(got, x_t - beta / np.sqrt(1 - a) * eps + sigma * z, atol=1e-4):
+                raise Wrong("the division by sqrt(alpha_t) = sqrt(1 - beta_t) is missing",
+                            "divide the denoised image by sqrt(1 - beta_t).")
+            raise Wrong("x_{t-1} differs from (x_t - beta_t / sqrt(1 - alpha_bar_t) * eps) / sqrt(1 - beta_t) + "
+                        "sqrt(posterior_variance[t]) * z", "check the formula term by term, one value per image.")
+        return "one ancestral step: remove the predicted noise, rescale, add fresh noise (none at t = 0)."
+
+    from .models.diffusion import ddpm_step
+
+    return _run("06.3", "one reverse step", test, step_fn, ddpm_step)
+
+
+def check_guidance(guide_fn):
+    """Exercise 06.4: ``guide_fn(eps_cond, eps_uncond, w)`` = ``eps_uncond + w * (eps_cond - eps_uncond)`` (D5)."""
+
+    def test():
+        from .models.diffusion import guided_noise
+
+        rng = np.random.default_rng(9)
+        eps_c, eps_u = rng.standard_normal((2, 3, 4, 4, 1)).astype("float32")
+        for w in (3.0, 0.0, 1.0) + ((7.5, 0.5) if strict() else ()):
+            got = _array(guide_fn(eps_c.copy(), eps_u.copy(), w))
+            want = _array(guided_noise(eps_c, eps_u, w))
+            if got.shape != want.shape:
+                raise Wrong(f"got shape {got.shape}, expected {want.shape}", "one guided noise per image.")
+            if np.allclose(got, want, atol=1e-5):
+                continue
+            if np.allclose(got, eps_c + w * (eps_u - eps_c), atol=1e-5):
+                raise Wrong("the guidance starts from the conditional prediction and moves towards the "
+                            "unconditional one (D5)", "start from eps_uncond and move towards eps_cond: "
+                            "eps_uncond + w * (eps_cond - eps_uncond).")
+            if np.allclose(got, eps_u - w * (eps_c - eps_u), atol=1e-5):
+                raise Wrong("the weight's sign is flipped: the samples are pushed away from the class (D5)",
+                            "eps_uncond + w * (eps_cond - eps_uncond).")
+            if np.allclose(got, eps_c + w * (eps_c - eps_u), atol=1e-5):
+                raise Wrong("this is the (1 + w) convention: w = 0 gives the conditional model",
+                            "here w = 1 is the conditional model and w = 0 the unconditional one: "
+                            "eps_uncond + w * (eps_cond - eps_uncond).")
+            if np.allclose(got, w * eps_c, atol=1e-5):
+                raise Wrong("the unconditional prediction is not used", "guidance mixes both predictions.")
+            raise Wrong(f"with w = {w} the result differs from eps_uncond + w * (eps_cond - eps_uncond)",
+                        "check the formula term by term.")
+        return "classifier-free guidance: w = 0 unconditional, 1 conditional, above 1 more of the class."
+
+    from .models.diffusion import guided_noise
+
+    return _run("06.4", "the guidance mix", test, guide_fn, guided_noise)

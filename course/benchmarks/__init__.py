@@ -16,6 +16,7 @@ BENCHMARKS = {
     "bn_momentum": ("bn_momentum", "01_cnn_classifier: BatchNorm momentum 0.99 vs 0.9 in a short run, several seeds"),
     "vae": ("vae", "03_vae: nats of a VAE run, with a large-k importance-weighted estimate"),
     "cyclegan_recipes": ("cyclegan_recipes", "04_cyclegan: candidate recipes compared on validation digits"),
+    "diffusion": ("diffusion", "06_diffusion: DDIM against DDPM, and the guidance sweep, of a finished diffusion run"),
     "backends_agree": ("backends_agree", "lessons 02-04: the TensorFlow, JAX and PyTorch steps give the same updates"),
 }
 

@@ -1,6 +1,6 @@
 """Judging trained runs side by side (lesson 05): ``python -m course evaluate RUN`` and ``compare RUN...``.
 
-``evaluate_run`` scores what a DCGAN, VAE or CycleGAN run generates with every measure of
+``evaluate_run`` scores what a DCGAN, VAE, CycleGAN or diffusion run generates with every measure of
 :func:`course.evaluation.score_images` (Fréchet distance and KID with their spread at one
 sample size, precision and recall, the class histogram, the memorisation test), adds what only
 that model has (a VAE's bound in nats, a CycleGAN's label preservation), and writes
@@ -42,7 +42,7 @@ def run_images(run, n: int = SCORED, data_dir=None) -> tuple[np.ndarray, dict]:
     run = Path(run)
     meta = run_metrics(run)
     kind = meta.get("model")
-    if kind == "dcgan":
+    if kind in ("dcgan", "diffusion"):  # the samples the run saved (a diffusion run's: DDIM, from a fixed seed)
         with np.load(run / "samples.npz") as saved:
             return saved["samples"][:n], meta
     if kind == "vae":
@@ -51,7 +51,7 @@ def run_images(run, n: int = SCORED, data_dir=None) -> tuple[np.ndarray, dict]:
     if kind == "cyclegan":
         (_, _), (test_b, _) = data.load(meta["dataset"], data_dir=data_dir)
         return data.to_grey(translate(load_saved_model(run, "F_B_to_A.keras", "cyclegan"), test_b[:n])), meta
-    raise CourseError(f"{run} is a {kind!r} run; evaluate judges dcgan, vae and cyclegan runs (a cnn run: its "
+    raise CourseError(f"{run} is a {kind!r} run; evaluate judges dcgan, vae, cyclegan and diffusion runs (a cnn run: its "
                       "test accuracy, with the same command).")
 
 
@@ -85,9 +85,14 @@ def evaluate_run(run, data_dir=None, n: int = SCORED, reference: Reference | Non
                           "classifier, so they judge MNIST runs (and CycleGAN's F(b) digits).")
     reference = reference or Reference(bool(meta.get("fast")), data_dir, meta.get("examples"))
     result = {"run": str(run), "model": meta["model"], "epochs": meta.get("epochs"), "fast": bool(meta.get("fast")),
-              **reference.score(images, n)}
+              "train_seconds": meta.get("train_seconds"), **reference.score(images, n)}
     if meta["model"] == "vae":
         result["nats"] = {k: meta[k] for k in ("test_nll_nats", "test_iwae_nats") if k in meta}
+    if meta["model"] == "diffusion":
+        result["sampler"] = f"{meta.get('sampler')}, {meta.get('sample_steps')} steps"
+        if "asked_class_accuracy" in meta:  # conditional: how often the classifier reads the asked digit
+            result["asked_class_accuracy"] = meta["asked_class_accuracy"]
+            result["guidance"] = meta.get("guidance")
     if meta["model"] == "cyclegan":
         result["label_preservation"] = meta.get("label_preservation_accuracy")
         result["scored"] = "F(b): MNIST-M test digits translated to MNIST"
@@ -106,16 +111,20 @@ def baselines(reference: Reference, n: int = SCORED, seed: int = 0) -> dict[str,
 
 def table(rows: dict[str, dict]) -> str:
     """One line per set: Fréchet distance and KID (+- spread), precision, recall, memorisation."""
-    lines = [f"{'set':<30}{'FD':>14}{'KID':>18}{'precision':>11}{'recall':>8}{'copy ratio':>12}  verdict"]
+    lines = [f"{'set':<30}{'FD':>14}{'KID':>18}{'precision':>11}{'recall':>8}{'copy ratio':>12}{'train s':>9}  verdict"]
     for name, r in rows.items():
         mem = r.get("memorisation", {})
         lines.append(f"{name:<30}{r['fd']:>8.2f} ±{r['fd_std']:<5.2f}{r['kid']:>10.3f} ±{r['kid_std']:<6.3f}"
-                     f"{r['precision']:>11.3f}{r['recall']:>8.3f}{mem.get('ratio', float('nan')):>12.2f}  "
-                     f"{mem.get('verdict', '')}")
+                     f"{r['precision']:>11.3f}{r['recall']:>8.3f}{mem.get('ratio', float('nan')):>12.2f}"
+                     f"{_seconds(r.get('train_seconds')):>9}  {mem.get('verdict', '')}")
     n = {r["n"] for r in rows.values()}
     lines.append(f"(every set scored at n = {', '.join(map(str, sorted(n)))} images; FD and KID in the MNIST "
                  "classifier's features, not Inception's)")
     return "\n".join(lines)
+
+
+def _seconds(value) -> str:
+    return "" if value is None else f"{value:.0f}"
 
 
 def figure(rows: dict[str, dict]):
@@ -166,7 +175,8 @@ def compare(run_dirs, out=None, data_dir=None, n: int = SCORED, reference: Refer
 #: the short DCGAN is lesson 02's length (5 epochs; 1 in fast mode, whose runs stop at 2).
 LESSON_RUNS = {"DCGAN, short": ("dcgan", {"epochs": 5}, "dcgan-mnist-short"),
                "DCGAN, 20 epochs": ("dcgan", {}, "dcgan-mnist"),
-               "VAE, 30 epochs": ("vae", {}, "vae-mnist")}
+               "VAE, 30 epochs": ("vae", {}, "vae-mnist"),
+               "Diffusion, 8 epochs": ("diffusion", {}, "diffusion-mnist")}
 
 
 def lesson_runs(fast: bool, data_dir=None, verbose: int = 2) -> dict[str, Path]:

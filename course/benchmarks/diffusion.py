@@ -1,0 +1,70 @@
+"""Lesson 06's sampler and guidance figures for a finished diffusion run:
+`python -m course benchmark diffusion --run DIR [--n 500] [--steps 50] [--ddpm] [--guidance 0 1 3 5]`.
+
+For the run's network (with its averaged weights) it generates ``--n`` images per setting from one seed
+and scores each set with the lesson-01 MNIST classifier (the same classifier as the run's metrics):
+Fréchet distance to ``--n`` real test images, the smallest class share, and, for a conditional run, how
+often the classifier reads the asked digit. Settings: DDIM with ``--steps`` steps; with ``--ddpm`` also the
+ancestral sampler over all T steps (slow: T network calls per image); for a conditional run each
+guidance weight of ``--guidance``. Prints the wall time of each set's sampling too.
+"""
+import argparse
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+
+from . import emit
+from .. import data, metrics
+from ..evaluation import classifier_features
+from ..jobs import diffusion as diffusion_job
+from ..jobs.evaluators import evaluator
+
+
+def main(argv=None) -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--run", required=True, help="a finished `python -m course train diffusion` run folder")
+    p.add_argument("--n", type=int, default=500, help="images per set (and real test images)")
+    p.add_argument("--steps", type=int, default=50, help="DDIM steps")
+    p.add_argument("--ddpm", action="store_true", help="also the ancestral sampler over all T steps")
+    p.add_argument("--guidance", type=float, nargs="*", default=[0.0, 1.0, 2.0, 3.0, 5.0],
+                   help="conditional runs: guidance weights to sweep (DDIM)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--data-dir")
+    p.add_argument("--out", help="also write the result as JSON to this file")
+    args = p.parse_args(argv)
+    meta = json.loads((Path(args.run) / "metrics.json").read_text())
+    model = diffusion_job.load_model(args.run)
+    judge = evaluator(meta["dataset"], fast=bool(meta.get("fast")), data_dir=args.data_dir)
+    (_, _), (x_test, _) = data.load(meta["dataset"], data_dir=args.data_dir)
+    real_features, _ = classifier_features(judge, x_test[: args.n])
+    classes = model.num_classes or 10
+    asked = diffusion_job.asked_labels(args.n, classes)
+
+    def score(name, **kwargs):
+        start = time.perf_counter()
+        images = data.from_symmetric(model.sample(args.n, seed=args.seed, **kwargs))
+        seconds = time.perf_counter() - start
+        features, predicted = classifier_features(judge, images)
+        row = {"set": name, "n": args.n, "sample_seconds": round(seconds, 1),
+               "fd": round(metrics.frechet_distance(features, real_features), 3),
+               "smallest_class_share": round(float((np.bincount(predicted, minlength=classes) / len(predicted)).min()), 4)}
+        if model.conditional:
+            row["asked_class_accuracy"] = round(float(np.mean(predicted == asked)), 4)
+        print(json.dumps(row), flush=True)
+        return row
+
+    rows = []
+    if model.conditional:
+        for w in args.guidance:
+            rows.append(score(f"DDIM {args.steps} steps, guidance {w}", steps=args.steps, labels=asked, guidance=w))
+        if args.ddpm:
+            rows.append(score(f"DDPM {model.schedule.timesteps} steps, guidance {args.guidance[-1]}", sampler="ddpm",
+                              labels=asked, guidance=args.guidance[-1]))
+    else:
+        rows.append(score(f"DDIM {args.steps} steps", steps=args.steps))
+        if args.ddpm:
+            rows.append(score(f"DDPM {model.schedule.timesteps} steps", sampler="ddpm"))
+    emit({"run": str(args.run), "dataset": meta["dataset"], "epochs": meta.get("epochs"),
+          "real_test_images": args.n, "rows": rows}, args.out)

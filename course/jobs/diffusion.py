@@ -1,0 +1,223 @@
+"""The lesson-06 diffusion model's train job: ``python -m course train diffusion [--conditional]``.
+
+Trains a small U-Net to predict noise (images scaled to [-1, 1]); at the end the moving average of
+the weights becomes the weights, and the job writes ``samples.png`` (a grid from fixed noise; rows of
+one class each when conditional), ``progress.gif`` (the reverse process from pure noise to digits on
+that grid), ``samples.npz`` (``cfg.samples`` uint8 images from a fixed seed, key ``samples``; with
+``labels`` when conditional), ``network.keras``, checkpoints and ``metrics.json``, which scores the
+samples with the lesson-01 classifier (Fréchet distance, KID, class histogram and, when
+conditional, how often the classifier reads the asked class).
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import keras
+import numpy as np
+
+from .. import data, metrics, plotting
+from ..errors import CourseError, ShapeError
+from ..evaluation import classifier_features
+from ..io import atomic_path
+from ..models import diffusion
+from ..models.base import steps_per_epoch
+from ..runs import load_saved_model, write_gif
+from .base import RunConfig, TrainJob, run_record, save_model
+from .evaluators import evaluator
+
+
+@dataclass
+class TrainConfig(RunConfig):
+    """Settings of one diffusion run (the command line's flags)."""
+
+    epochs: int = 8
+    batch_size: int = 64
+    learning_rate: float = 1e-3
+    width: int = 16  # channels of the U-Net's first level (then 2x and 4x)
+    schedule: Literal["linear", "cosine"] = "linear"
+    timesteps: int = diffusion.TIMESTEPS
+    conditional: bool = False  # class-conditional, trained with label dropout for classifier-free guidance
+    label_dropout: float = 0.1  # conditional: how often a label is replaced by the null class in training
+    ema: float = 0.999  # momentum of the weights' moving average (0: none)
+    samples: int = 2000  # generated images scored at the end
+    sampler: Literal["ddim", "ddpm"] = "ddim"
+    sample_steps: int = 50  # DDIM steps for the scored samples (the DDPM sampler takes all timesteps)
+    guidance: float = 3.0  # conditional: classifier-free guidance weight of the scored samples (1: none)
+
+
+#: Fast mode's cap on DDIM steps (the samples of a fast run are for a look, not a figure).
+FAST_SAMPLE_STEPS = 10
+
+
+def effective_ema(cfg, steps: int) -> float:
+    """The moving average's momentum: ``cfg.ema``, but never averaging over more than a tenth of the run's
+    ``steps`` (a fast run of ~100 steps would otherwise keep mostly the initial weights)."""
+    if cfg.ema <= 0:
+        return 0.0
+    return float(min(cfg.ema, max(0.0, 1.0 - 10.0 / max(1, steps))))
+
+
+def labelled_input(ds):
+    """``(images, labels)`` batches as the model's *input* (what a conditional model's ``call`` reads),
+    for ``fit``: ``((images, labels),)`` instead of ``(x, y)``."""
+    if keras.backend.backend() == "tensorflow":
+        paired = ds.map(lambda x, y: ((x, y),))
+        paired._course_orders = ds._course_orders
+        return paired
+    return _LabelledInput(ds)
+
+
+class _LabelledInput(keras.utils.PyDataset):
+    """:func:`labelled_input` for NumPy batches (JAX, PyTorch)."""
+
+    def __init__(self, batches):
+        super().__init__()
+        self.batches = batches
+        self._course_orders = batches._course_orders
+
+    def __len__(self):
+        return len(self.batches)
+
+    def on_epoch_begin(self):
+        self.batches.on_epoch_begin()
+
+    def on_epoch_end(self):
+        self.batches.on_epoch_end()
+
+    def __getitem__(self, i):
+        x, y = self.batches[i]
+        return ((x, y),)
+
+
+def grid_labels(n: int = 100, classes: int = 10) -> np.ndarray:
+    """Labels of a sample grid: row ``r`` of 10 shows class ``r % classes``."""
+    return (np.arange(n) // 10) % classes
+
+
+def asked_labels(n: int, classes: int = 10) -> np.ndarray:
+    """The classes asked for in a scored set: each class equally often, in turn."""
+    return np.arange(n) % classes
+
+
+class DiffusionJob(TrainJob):
+    name = "diffusion"
+    Config = TrainConfig
+    extendable = True  # a constant learning rate: more epochs continue the same run
+    measurement_only = frozenset({"samples", "sampler", "sample_steps", "guidance"})
+    sample_seconds = None  # wall time of generating the scored samples (set by save)
+
+    def build(self, cfg, d):
+        if len(d.x_train) < d.batch_size:
+            raise ShapeError(f"{len(d.x_train)} training images is less than one batch of {d.batch_size}; "
+                             "lower --batch-size.")
+        if cfg.timesteps < 2:
+            raise CourseError(f"--timesteps must be at least 2, got {cfg.timesteps}.")
+        if not 0 <= cfg.label_dropout < 1 or not 0 <= cfg.ema < 1:
+            raise CourseError("--label-dropout and --ema must be in [0, 1).")
+        steps = steps_per_epoch(len(d.x_train), d.batch_size) * d.epochs
+        classes = len(d.loaded.class_names) if cfg.conditional else None
+        return diffusion.make_diffusion(d.image_shape, cfg.width, cfg.schedule, cfg.timesteps, classes,
+                                        cfg.label_dropout, seed=cfg.seed, learning_rate=cfg.learning_rate,
+                                        ema=effective_ema(cfg, steps), steps_per_execution=cfg.steps_per_execution)
+
+    def feed(self, cfg, d):
+        # [-1, 1]: the forward process ends in N(0, I), which matches only data of that scale (D2)
+        if cfg.conditional:
+            return labelled_input(data.pipeline(d.x_train, d.y_train, batch_size=d.batch_size, shuffle=True,
+                                                 seed=cfg.seed, scale="symmetric")), None
+        return data.pipeline(d.x_train, batch_size=d.batch_size, shuffle=True, seed=cfg.seed, scale="symmetric"), None
+
+    @staticmethod
+    def steps(cfg) -> int:
+        """DDIM steps of the samples: ``cfg.sample_steps``, at most 10 in fast mode."""
+        return min(cfg.sample_steps, FAST_SAMPLE_STEPS) if cfg.fast else cfg.sample_steps
+
+    def _sample(self, cfg, model, n, seed, **kwargs):
+        labels = asked_labels(n, model.num_classes) if model.conditional else None
+        return model.sample(n, sampler=cfg.sampler, steps=self.steps(cfg), labels=labels, seed=seed,
+                            guidance=cfg.guidance if model.conditional else 1.0, **kwargs), labels
+
+    def save(self, cfg, d, model, run, history):
+        diffusion.use_averaged_weights(model)  # what fit() ends with; again for a run resumed when finished
+        save_model(model.network, run / "network.keras")
+        kind = "conditional diffusion" if model.conditional else "diffusion"
+        steps = self.steps(cfg)
+        info = plotting.generated_info(f"{kind} model (DDIM, {steps} steps)", run)
+        grid = grid_labels(100, model.num_classes) if model.conditional else None
+        images, frames = model.sample(100, sampler="ddim", steps=steps, labels=grid, seed=cfg.seed + 1,
+                                      guidance=cfg.guidance if model.conditional else 1.0, batch_size=100,
+                                      trajectory_every=max(1, steps // 10))
+        plotting.save_png(run / "samples.png", plotting.grid_image(data.from_symmetric(images)), info=info)
+        frames_dir = run / "reverse"
+        for i, frame in enumerate(frames):
+            plotting.save_png(frames_dir / f"epoch-{i + 1:04d}.png", plotting.grid_image(data.from_symmetric(frame)),
+                              info=info)
+        write_gif(frames_dir, run / "progress.gif")
+        n = min(cfg.samples, d.test_examples_cap or cfg.samples)
+        start = time.perf_counter()
+        samples, labels = self._sample(cfg, model, n, seed=cfg.seed)
+        self.sample_seconds = round(time.perf_counter() - start, 2)
+        with atomic_path(run / "samples.npz") as tmp:
+            if labels is None:
+                np.savez_compressed(tmp, samples=data.from_symmetric(samples))
+            else:
+                np.savez_compressed(tmp, samples=data.from_symmetric(samples), labels=labels.astype(np.int32))
+
+    def measure(self, cfg, d, model, run, history, data_dir=None):
+        with np.load(run / "samples.npz") as saved:
+            samples = saved["samples"]
+            labels = saved["labels"] if "labels" in saved.files else None
+        judge = evaluator(cfg.dataset, fast=cfg.fast, data_dir=data_dir)
+        real_features, _ = classifier_features(judge, d.x_test)
+        fake_features, fake_classes = classifier_features(judge, samples)
+        half = len(real_features) // 2
+        n = min(len(fake_features), half)
+        kid = metrics.kid_subsets(fake_features, real_features)
+        result = {
+            "samples": int(len(samples)),
+            "sampler": cfg.sampler,
+            "sample_steps": int(self.steps(cfg) if cfg.sampler == "ddim" else cfg.timesteps),
+            "sample_seconds": self.sample_seconds,
+            "fid_classifier": round(metrics.frechet_distance(fake_features[:n], real_features[:n]), 4),
+            "fid_classifier_floor": round(metrics.frechet_distance(real_features[half:half + n], real_features[:n]), 4),
+            "kid_classifier": round(float(kid.mean()), 5),
+            "kid_classifier_std": round(float(kid.std()), 5),
+            "fid_note": (f"Frechet distance in the penultimate features of the course's {cfg.dataset} classifier, "
+                         f"{n} samples vs {n} real test images; the floor compares {n} other real test images with "
+                         "the same real ones, at the same sample size. Not Inception FID."),
+            "sample_class_histogram": metrics.class_histogram(fake_classes, d.loaded.class_names),
+            "final_loss": round(history["loss"][-1], 5) if history.get("loss") else None,
+        }
+        if labels is not None:
+            result["guidance"] = cfg.guidance
+            result["asked_class_accuracy"] = round(float(np.mean(fake_classes == labels)), 4)
+        return result
+
+    def record(self, cfg, d, history):
+        return run_record(self.name, cfg, d.loaded.source, history, examples=len(d.x_train), batch_size=d.batch_size)
+
+
+def train(cfg: TrainConfig, out, *, resume: bool = False, data_dir=None, verbose="auto") -> dict:
+    """Train a diffusion model into the run folder ``out``; returns (and writes) ``metrics.json``."""
+    return DiffusionJob().train(cfg, out, resume=resume, data_dir=data_dir, verbose=verbose)
+
+
+def load_network(path: str | Path) -> keras.Model:
+    """Load ``network.keras`` (or the run folder holding it), with safe mode on."""
+    return load_saved_model(path, "network.keras", "diffusion")
+
+
+def load_model(run: str | Path) -> diffusion.Diffusion:
+    """The trained model of a run folder, ready to sample: its network and the schedule of its settings."""
+    import json
+
+    meta = json.loads((Path(run) / "metrics.json").read_text())
+    cfg = meta.get("config", {})
+    network = load_network(run)
+    classes = len(data.spec(meta["dataset"]).class_names) if cfg.get("conditional") else None
+    return diffusion.Diffusion(network, diffusion.Schedule(cfg.get("schedule", "linear"),
+                                                           cfg.get("timesteps", diffusion.TIMESTEPS)),
+                               num_classes=classes, label_dropout=cfg.get("label_dropout", 0.1))

@@ -1,0 +1,407 @@
+"""Lesson 06's diffusion model: schedule, forward process, loss, samplers, guidance, job and checks.
+
+The samplers are tested against an *oracle* network that knows the data: when every training image
+is the same image ``c``, the noise in ``x_t`` is exactly ``(x_t - sqrt(a_t) c) / sqrt(1 - a_t)``, and a
+correct sampler fed that noise must end at ``c``.
+"""
+import json
+
+import keras
+import numpy as np
+import pytest
+from keras import layers, ops
+
+from course import backend, checks, data
+from course.cli import main
+from course.errors import CourseError, ShapeError
+from course.jobs import diffusion as job
+from course.models import diffusion as dm
+
+from test_checks import assert_rejects, run
+
+
+def numpy(x):
+    return np.asarray(ops.convert_to_numpy(x))
+
+
+# --------------------------------------------------------------------------- schedule and forward process
+
+
+def test_linear_schedule_is_ho_et_al_and_both_schedules_end_in_noise():
+    linear, cosine = dm.Schedule("linear", 1000), dm.Schedule("cosine", 1000)
+    assert linear.betas[0] == pytest.approx(1e-4) and linear.betas[-1] == pytest.approx(0.02)
+    for s in (linear, cosine):
+        assert np.allclose(s.alpha_bars, np.cumprod(1 - s.betas))
+        assert s.alpha_bars[-1] < 1e-3  # x_T is (nearly) pure noise
+        assert np.all(np.diff(s.snr()) < 0)  # the signal-to-noise ratio falls with t
+        assert s.posterior_variance[0] == 0.0
+    # the cosine schedule keeps more signal in the middle (log SNR falls linearly-ish instead of dropping early)
+    assert cosine.alpha_bars[500] > linear.alpha_bars[500]
+    with pytest.raises(CourseError, match="linear' or 'cosine"):
+        dm.Schedule("quadratic")
+
+
+def test_closed_form_equals_t_plus_one_forward_steps():
+    """Guards D1: x_t (index t of every array) is x_0 after t + 1 forward steps, so alpha_bars[t] and the
+    network's t are the same number; index 0 is already noised, and the sampler's t = 0 ends at x_0."""
+    s = dm.Schedule("linear", 50)
+    mean_coef, variance = 1.0, 0.0
+    for t in range(50):  # q(x_t | x_{t-1}) = N(sqrt(1 - beta_t) x_{t-1}, beta_t I)
+        mean_coef, variance = np.sqrt(1 - s.betas[t]) * mean_coef, (1 - s.betas[t]) * variance + s.betas[t]
+        x = dm.q_sample(np.ones((1, 1, 1, 1)), np.array([t]), np.zeros((1, 1, 1, 1)), s.alpha_bars)
+        assert float(numpy(x).ravel()[0]) == pytest.approx(mean_coef, rel=1e-5)
+        assert 1 - s.alpha_bars[t] == pytest.approx(variance, rel=1e-6)
+    model = dm.Diffusion(dm.build_unet((8, 8, 1), 8), dm.Schedule("linear", 50))
+    visited = model.timesteps_for(None)
+    assert visited[0] == 49 and visited[-1] == 0 and len(visited) == 50
+    assert model.timesteps_for(5)[0] == 49 and model.timesteps_for(5)[-1] == 0
+
+
+def test_the_network_is_told_the_timestep_its_input_was_noised_with(monkeypatch):
+    """Guards D1 in the model: the forward pass makes x_t with alpha_bars[t] and shows the network that t."""
+    seen = {}
+
+    class Spy(keras.layers.Layer):
+        def call(self, x_t, t):
+            seen["x_t"], seen["t"] = x_t, t  # the last call's: the eager one
+            return x_t
+
+        def compute_output_shape(self, x_t_shape, t_shape):
+            return x_t_shape
+
+    x_in, t_in = keras.Input((4, 4, 1)), keras.Input((), dtype="int32")
+    network = keras.Model([x_in, t_in], Spy()(x_in, t_in))
+    model = dm.Diffusion(network, dm.Schedule("linear", 100))
+    monkeypatch.setattr(dm.backend, "uniform", lambda shape, gen, dtype="float32": ops.convert_to_tensor(
+        np.array([0.0, 0.5, 0.999], "float32")))
+    noise = np.random.default_rng(0).standard_normal((3, 4, 4, 1)).astype("float32")
+    monkeypatch.setattr(dm.backend, "normal", lambda shape, gen, dtype="float32": ops.convert_to_tensor(noise))
+    x0 = np.random.default_rng(1).uniform(-1, 1, (3, 4, 4, 1)).astype("float32")
+    out = model(x0, training=True)
+    seen = {k: numpy(v) for k, v in seen.items()}
+    assert list(seen["t"]) == [0, 50, 99] and list(numpy(out["t"])) == [0, 50, 99]
+    a = model.schedule.alpha_bars[[0, 50, 99]].reshape(-1, 1, 1, 1)
+    assert np.allclose(seen["x_t"], np.sqrt(a) * x0 + np.sqrt(1 - a) * noise, atol=1e-5)
+
+
+def test_training_data_are_scaled_to_minus_one_one():
+    """Guards D2: the job feeds images in [-1, 1], where N(0, I) at t = T matches the data's scale; samples
+    are mapped back to uint8 from that range."""
+    x, y = data.synthetic_digits(64, seed=0)
+    for conditional in (False, True):
+        cfg = job.TrainConfig(dataset="synthetic_digits", conditional=conditional)
+        d = type("D", (), {"x_train": x, "y_train": y, "batch_size": 32})()
+        batch = next(iter(job.DiffusionJob().feed(cfg, d)[0]))
+        images = numpy(batch[0][0] if conditional else batch)
+        assert images.min() == pytest.approx(-1.0) and images.max() == pytest.approx(1.0)
+        if conditional:
+            assert numpy(batch[0][1]).dtype == np.int32
+    assert data.from_symmetric(np.array([-1.0, 0.0, 1.0])).tolist() == [0, 128, 255]
+
+
+def test_the_model_rejects_a_mismatched_network_and_bad_settings():
+    with pytest.raises(ShapeError, match="num_classes"):
+        dm.Diffusion(dm.build_unet((8, 8, 1), 8), num_classes=10)
+    with pytest.raises(ShapeError, match="multiple of 4"):
+        dm.build_unet((30, 30, 1))
+    model = dm.Diffusion(dm.build_unet((8, 8, 1), 8, num_classes=3), dm.Schedule("linear", 10), num_classes=3)
+    with pytest.raises(CourseError, match="labels"):
+        model.sample(2, steps=2)
+    with pytest.raises(CourseError, match="classes 0..2"):
+        model.sample(2, steps=2, labels=[0, 3])
+
+
+# --------------------------------------------------------------------------- loss
+
+
+def test_the_loss_is_the_mean_squared_error_of_the_noise_not_of_the_image():
+    """Guards D3 in training: the target of the network is the noise that was added."""
+    model = dm.make_diffusion((8, 8, 1), 8, timesteps=20, seed=0)
+    x0 = np.random.default_rng(0).uniform(-1, 1, (4, 8, 8, 1)).astype("float32")
+    out = model(x0, training=True)
+    loss = float(model.compute_loss(x0, None, out))
+    noise, prediction = numpy(out["noise"]), numpy(out["prediction"])
+    assert loss == pytest.approx(float(np.mean((noise - prediction) ** 2)), rel=1e-5)
+    assert abs(loss - float(np.mean((x0 - prediction) ** 2))) > 1e-3
+
+
+def test_a_few_epochs_lower_the_loss_and_one_optimizer_moves_every_weight():
+    x, _ = data.synthetic_digits(256, seed=0)
+    model = dm.make_diffusion(width=8, seed=0, ema=0.9)
+    before = [w.copy() for w in model.network.get_weights()]
+    ds = data.pipeline(x, batch_size=32, shuffle=True, seed=0, scale="symmetric")
+    history = model.fit(ds, epochs=3, verbose=0).history["loss"]
+    assert history[-1] < history[0] < 1.5
+    assert all(not np.array_equal(a, b) for a, b in zip(before, model.network.get_weights()))
+    raw = [w.copy() for w in model.network.get_weights()]
+    dm.use_averaged_weights(model)  # fit already did: the same weights again
+    assert all(np.array_equal(a, b) for a, b in zip(raw, model.network.get_weights()))
+
+
+# --------------------------------------------------------------------------- samplers
+
+
+def oracle(c: float, schedule: dm.Schedule, shape=(4, 4, 1), conditional: bool = False):
+    """A network that predicts the true noise when every training image is the constant ``c``."""
+    x_in, t_in = keras.Input(shape), keras.Input((), dtype="int32")
+    inputs = [x_in, t_in] + ([keras.Input((), dtype="int32")] if conditional else [])
+    alpha_bars = schedule.alpha_bars.astype("float32")
+
+    def noise(args):
+        x, t = args[0], args[1]
+        a = ops.reshape(ops.take(ops.convert_to_tensor(alpha_bars), ops.cast(t, "int32")), (-1, 1, 1, 1))
+        return (x - ops.sqrt(a) * c) / ops.sqrt(1 - a)
+
+    return keras.Model(inputs, layers.Lambda(noise)(inputs))
+
+
+@pytest.mark.parametrize("sampler,steps", [("ddpm", None), ("ddim", 10), ("ddim", 1)])
+def test_samplers_fed_the_true_noise_end_at_the_data(sampler, steps):
+    """Guards D3 in sampling: the samplers read the network's output as noise; read as x_0 (or the reverse)
+    they would not end at the data."""
+    schedule = dm.Schedule("linear", 100)
+    model = dm.Diffusion(oracle(0.4, schedule), schedule)
+    images = model.sample(6, sampler=sampler, steps=steps, seed=0, batch_size=4)
+    assert images.shape == (6, 4, 4, 1)
+    assert np.allclose(images, 0.4, atol=1e-3)
+
+
+def test_ddpm_step_at_t_zero_adds_no_noise_and_ddim_is_deterministic():
+    s = dm.Schedule("linear", 100).arrays()
+    rng = np.random.default_rng(0)
+    x, eps, z = (rng.standard_normal((2, 3, 3, 1)).astype("float32") for _ in range(3))
+    t0 = np.zeros(2, "int32")
+    assert np.allclose(numpy(dm.ddpm_step(x, t0, eps, z, s["betas"], s["alpha_bars"], s["posterior_variance"])),
+                       numpy(dm.ddpm_step(x, t0, eps, 0 * z, s["betas"], s["alpha_bars"], s["posterior_variance"])))
+    a = numpy(dm.ddim_step(x, np.full(2, 50), np.full(2, 40), eps, s["alpha_bars"]))
+    b = numpy(dm.ddim_step(x, np.full(2, 50), np.full(2, 40), eps, s["alpha_bars"]))
+    assert np.array_equal(a, b)
+
+
+def test_every_image_and_every_step_gets_its_own_noise(monkeypatch):
+    """Guards D4: the training noise and timesteps differ across the batch; the ancestral sampler draws a
+    new z for every image at every step."""
+    model = dm.make_diffusion((8, 8, 1), 8, timesteps=50, seed=0)
+    out = model(np.zeros((16, 8, 8, 1), "float32"), training=True)
+    noise = numpy(out["noise"]).reshape(16, -1)
+    assert len({row.tobytes() for row in noise}) == 16 and len(set(numpy(out["t"]).tolist())) > 8
+    again = numpy(model(np.zeros((16, 8, 8, 1), "float32"), training=True)["noise"]).reshape(16, -1)
+    assert not np.allclose(noise, again)  # and a new draw every step
+
+    seen = []
+    real = model._stepper
+
+    def spy(sampler, guidance):
+        step = real(sampler, guidance)
+
+        def record(x, t, t_prev, labels, z):
+            seen.append(np.array(z))
+            return step(x, t, t_prev, labels, z)
+        return record
+
+    monkeypatch.setattr(model, "_stepper", spy)
+    model.sample(3, sampler="ddpm", seed=0)
+    draws = np.stack(seen)  # (steps, images, ...)
+    assert draws.shape[:2] == (50, 3)
+    flat = draws.reshape(50 * 3, -1)
+    assert len({row.tobytes() for row in flat}) == 150
+    assert np.array_equal(model.sample(3, sampler="ddim", steps=5, seed=1), model.sample(3, sampler="ddim", steps=5,
+                                                                                         seed=1))
+
+
+def test_guidance_moves_from_the_unconditional_towards_the_asked_class():
+    """Guards D5: eps_u + w (eps_c - eps_u): the conditional branch gets the asked label, the unconditional
+    one the null class, and the weight's sign pushes towards the class."""
+    x_in, t_in, y_in = keras.Input((2, 2, 1)), keras.Input((), dtype="int32"), keras.Input((), dtype="int32")
+    # "noise" = the label it was given, everywhere: eps_c = label, eps_u = the null class (3)
+    network = keras.Model([x_in, t_in, y_in], layers.Lambda(
+        lambda a: ops.zeros_like(a[0]) + ops.reshape(ops.cast(a[2], "float32"), (-1, 1, 1, 1)))([x_in, t_in, y_in]))
+    model = dm.Diffusion(network, dm.Schedule("linear", 10), num_classes=3)
+    x, t, labels = np.zeros((3, 2, 2, 1), "float32"), np.full(3, 5, "int32"), np.array([0, 1, 2], "int32")
+    for w, expected in ((1.0, [0, 1, 2]), (0.0, [3, 3, 3]), (2.0, [3 + 2 * (c - 3) for c in (0, 1, 2)])):
+        got = numpy(model.predict_noise(x, t, labels, guidance=w))[:, 0, 0, 0]
+        assert np.allclose(got, expected), (w, got)
+    assert np.allclose(numpy(dm.guided_noise(np.ones(2), np.zeros(2), 3.0)), 3.0)
+
+
+def test_label_dropout_uses_the_null_class_only_in_training(monkeypatch):
+    seen = []
+    x_in, t_in, y_in = keras.Input((2, 2, 1)), keras.Input((), dtype="int32"), keras.Input((), dtype="int32")
+
+    class Spy(keras.layers.Layer):
+        def call(self, x, y):
+            seen.append(y)
+            return x
+
+        def compute_output_shape(self, x_shape, y_shape):
+            return x_shape
+
+    model = dm.Diffusion(keras.Model([x_in, t_in, y_in], Spy()(x_in, y_in)), dm.Schedule("linear", 10),
+                         num_classes=10, label_dropout=0.5, seed=0)
+    labels = np.arange(2000) % 10
+    model((np.zeros((2000, 2, 2, 1), "float32"), labels), training=True)
+    given = numpy(seen[-1])
+    assert 0.45 < np.mean(given == 10) < 0.55 and np.array_equal(given[given != 10], labels[given != 10])
+    model((np.zeros((20, 2, 2, 1), "float32"), labels[:20]), training=False)
+    assert np.array_equal(numpy(seen[-1]), labels[:20])
+
+
+# --------------------------------------------------------------------------- the job
+
+
+@pytest.fixture(scope="module")
+def evaluator_cache(tmp_path_factory):
+    """One cache of evaluator classifiers for this file's jobs (each is trained once, in a process of its own)."""
+    return tmp_path_factory.mktemp("cache")
+
+
+def test_train_diffusion_fast_writes_every_file_and_resumes(tmp_path, monkeypatch, evaluator_cache):
+    monkeypatch.setenv("COURSE_CACHE_DIR", str(evaluator_cache))
+    out = tmp_path / "d"
+    args = ["train", "diffusion", "--dataset", "synthetic_digits", "--fast", "--width", "8", "--samples", "60",
+            "--sample-steps", "4", "--out", str(out)]
+    assert main(args + ["--epochs", "1"]) == 0
+    for name in ("samples.png", "samples.npz", "progress.gif", "metrics.json", "history.csv", "network.keras",
+                 "checkpoints/state.json"):
+        assert (out / name).is_file(), name
+    metrics = json.loads((out / "metrics.json").read_text())
+    for key in ("fid_classifier", "fid_classifier_floor", "kid_classifier", "sample_class_histogram",
+                "train_seconds", "sample_seconds", "images_per_second", "epochs", "examples"):
+        assert key in metrics, key
+    assert metrics["model"] == "diffusion" and metrics["samples"] == 60 and metrics["sample_steps"] == 4
+    samples = np.load(out / "samples.npz")["samples"]
+    assert samples.dtype == np.uint8 and samples.shape == (60, 28, 28, 1)
+    assert main(args + ["--epochs", "2", "--resume"]) == 0
+    assert json.loads((out / "metrics.json").read_text())["epochs"] == 2
+    network = job.load_model(out)
+    assert network.sample(2, steps=2).shape == (2, 28, 28, 1)
+
+
+def test_a_conditional_run_scores_the_asked_class(tmp_path, monkeypatch, evaluator_cache):
+    monkeypatch.setenv("COURSE_CACHE_DIR", str(evaluator_cache))
+    cfg = job.TrainConfig(dataset="synthetic_digits", fast=True, conditional=True, width=8, epochs=1, samples=40,
+                          sample_steps=3, guidance=2.0)
+    metrics = job.train(cfg, tmp_path / "c", verbose=0)
+    saved = np.load(tmp_path / "c" / "samples.npz")
+    assert saved["labels"].tolist() == (np.arange(40) % 10).tolist()
+    assert 0.0 <= metrics["asked_class_accuracy"] <= 1.0 and metrics["guidance"] == 2.0
+    assert job.load_model(tmp_path / "c").conditional
+
+
+def test_resuming_gives_the_weights_of_an_uninterrupted_run(tmp_path):
+    """Every random stream of the step (timesteps, noise, label dropout) is saved in the checkpoint."""
+    from course import runs
+
+    x, y = data.synthetic_digits(64, seed=0)
+
+    def fresh():
+        keras.utils.set_random_seed(0)
+        model = dm.make_diffusion(width=8, timesteps=50, num_classes=10, seed=3, ema=0.5)
+        ds = job.labelled_input(data.pipeline(x, y, batch_size=32, shuffle=True, seed=0, scale="symmetric"))
+        return model, ds
+
+    model, ds = fresh()
+    runs.fit_resumable(model, ds, epochs=2, run=tmp_path / "a", verbose=0)
+    model, ds = fresh()
+    runs.fit_resumable(model, ds, epochs=1, run=tmp_path / "b", verbose=0)
+    model, ds = fresh()
+    runs.fit_resumable(model, ds, epochs=2, run=tmp_path / "b", verbose=0)
+    first = dm.make_diffusion(width=8, timesteps=50, num_classes=10, seed=3, ema=0.5)
+    second = dm.make_diffusion(width=8, timesteps=50, num_classes=10, seed=3, ema=0.5)
+    runs.restore(first, runs.RunFolder(tmp_path / "a"))
+    runs.restore(second, runs.RunFolder(tmp_path / "b"))
+    for u, v in zip(first.network.get_weights(), second.network.get_weights()):
+        np.testing.assert_allclose(u, v, rtol=1e-5, atol=1e-6)
+
+
+def test_effective_ema_averages_over_at_most_a_tenth_of_the_run():
+    cfg = job.TrainConfig(ema=0.999)
+    assert job.effective_ema(cfg, 100) == pytest.approx(0.9)
+    assert job.effective_ema(cfg, 10**6) == pytest.approx(0.999)
+    assert job.effective_ema(job.TrainConfig(ema=0.0), 100) == 0.0
+
+
+# --------------------------------------------------------------------------- the lesson's checks
+
+
+def test_check_q_sample_rejects_the_typical_mistakes(monkeypatch):
+    """Guards D1 in exercise 06.1."""
+    def take(a, t):
+        return np.asarray(a)[np.clip(np.asarray(t), 0, len(a) - 1)].reshape(-1, 1, 1, 1)
+
+    def right(x0, t, noise, ab):  # another correct form
+        a = ops.take(ops.convert_to_tensor(ab), ops.convert_to_tensor(t), axis=0)[:, None, None, None]
+        return ops.sqrt(a) * x0 + ops.sqrt(1 - a) * noise
+
+    assert_rejects(checks.check_q_sample, {
+        "one timestep off": lambda x0, t, n, ab: np.sqrt(take(ab, t - 1)) * x0 + np.sqrt(1 - take(ab, t - 1)) * n,
+        "without square roots": lambda x0, t, n, ab: take(ab, t) * x0 + (1 - take(ab, t)) * n,
+        "noise is scaled by 1 - alpha_bar": lambda x0, t, n, ab: np.sqrt(take(ab, t)) * x0 + (1 - take(ab, t)) * n,
+        "swapped": lambda x0, t, n, ab: np.sqrt(1 - take(ab, t)) * x0 + np.sqrt(take(ab, t)) * n,
+        "first image's timestep": lambda x0, t, n, ab: np.sqrt(ab[t[0]]) * x0 + np.sqrt(1 - ab[t[0]]) * n,
+        "(batch, 1, 1, 1)": lambda x0, t, n, ab: (np.sqrt(ab[t]) * x0.T).T[..., 0],
+    }, right, monkeypatch=monkeypatch)
+
+
+def test_check_diffusion_loss_rejects_the_typical_mistakes(monkeypatch):
+    """Guards D1 and D3 in exercise 06.2."""
+    def x_t(x0, t, n, ab, k=0):
+        return dm.q_sample(x0, np.clip(t + k, 0, len(ab) - 1), n, ab)
+
+    def right(x0, t, n, predict, ab):
+        return np.mean(np.square(numpy(predict(x_t(x0, t, n, ab), t)) - n))
+
+    assert_rejects(checks.check_diffusion_loss, {
+        "clean image x0 (D3)": lambda x0, t, n, p, ab: np.mean((x0 - p(x_t(x0, t, n, ab), t)) ** 2),
+        "shown the clean image": lambda x0, t, n, p, ab: np.mean((n - p(x0, t)) ** 2),
+        "timestep one off": lambda x0, t, n, p, ab: np.mean((n - p(x_t(x0, t, n, ab), t + 1)) ** 2),
+        "alpha_bar one timestep off": lambda x0, t, n, p, ab: np.mean((n - p(x_t(x0, t, n, ab, -1), t)) ** 2),
+        "summed over the pixels": lambda x0, t, n, p, ab: np.mean(np.sum((n - p(x_t(x0, t, n, ab), t)) ** 2,
+                                                                         axis=(1, 2, 3))),
+        "never called": lambda x0, t, n, p, ab: np.mean(n ** 2),
+    }, right, monkeypatch=monkeypatch)
+
+
+def test_check_ddpm_step_rejects_the_typical_mistakes(monkeypatch):
+    """Guards D1 and D3 in exercise 06.3."""
+    def c(a, t, k=0):
+        return np.asarray(a)[np.clip(np.asarray(t) + k, 0, len(a) - 1)].reshape(-1, 1, 1, 1)
+
+    def mean(x, t, e, b, ab, k=0, sign=-1):
+        return (x + sign * c(b, t, k) / np.sqrt(1 - c(ab, t, k)) * e) / np.sqrt(1 - c(b, t, k))
+
+    def right(x, t, e, z, b, ab, pv):
+        return mean(x, t, e, b, ab) + np.sqrt(c(pv, t)) * z
+
+    def as_x0(x, t, e, z, b, ab, pv):
+        a_prev = np.concatenate([[1.0], ab[:-1]])
+        return (np.sqrt(c(a_prev, t)) * c(b, t) / (1 - c(ab, t)) * e
+                + np.sqrt(1 - c(b, t)) * (1 - c(a_prev, t)) / (1 - c(ab, t)) * x + np.sqrt(c(pv, t)) * z)
+
+    assert_rejects(checks.check_ddpm_step, {
+        "no noise is added": lambda x, t, e, z, b, ab, pv: mean(x, t, e, b, ab),
+        "variance beta_t": lambda x, t, e, z, b, ab, pv: mean(x, t, e, b, ab) + np.sqrt(c(b, t)) * z,
+        "added instead of removed": lambda x, t, e, z, b, ab, pv: mean(x, t, e, b, ab, sign=1) + np.sqrt(c(pv, t)) * z,
+        "one timestep off (D1)": lambda x, t, e, z, b, ab, pv: mean(x, t, e, b, ab, k=-1) + np.sqrt(c(pv, t, -1)) * z,
+        "clean image x0 (D3)": as_x0,
+        "sqrt(alpha_t)": lambda x, t, e, z, b, ab, pv: x - c(b, t) / np.sqrt(1 - c(ab, t)) * e + np.sqrt(c(pv, t)) * z,
+    }, right, monkeypatch=monkeypatch)
+
+
+def test_check_guidance_rejects_the_typical_mistakes(monkeypatch):
+    """Guards D5 in exercise 06.4."""
+    assert_rejects(checks.check_guidance, {
+        "towards the unconditional one (D5)": lambda ec, eu, w: ec + w * (eu - ec),
+        "sign is flipped": lambda ec, eu, w: eu - w * (ec - eu),
+        "(1 + w) convention": lambda ec, eu, w: ec + w * (ec - eu),
+        "not used": lambda ec, eu, w: w * ec,
+    }, lambda ec, eu, w: (1 - w) * eu + w * ec, monkeypatch=monkeypatch)
+
+
+def test_unsolved_diffusion_exercises_say_not_done_and_hand_back_the_course_version():
+    def not_done(*args):
+        raise NotImplementedError()
+
+    for check in (checks.check_q_sample, checks.check_diffusion_loss, checks.check_ddpm_step, checks.check_guidance):
+        status, _, returned = run(check, not_done)
+        assert status == "not done" and returned is not not_done
