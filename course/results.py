@@ -30,7 +30,8 @@ from .errors import CourseError
 #: Fields every record has (``unit``, ``format`` and ``notes`` are optional).
 REQUIRED = ("id", "value", "command", "data", "n", "seeds", "machine", "date", "source")
 
-MARKER = re.compile(r"<!-- result:(?P<spec>[^<>]*?) -->(?P<text>.*?)<!-- /result -->", re.S)
+#: A marked figure. Ids are lower case, so an example written with ``ID`` (as in the README) is no marker.
+MARKER = re.compile(r"<!-- result:(?P<spec>[a-z0-9][^<>]*?) -->(?P<text>.*?)<!-- /result -->", re.S)
 _ID = re.compile(r"[a-z0-9][a-z0-9_.-]*")
 
 
