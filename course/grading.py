@@ -330,9 +330,6 @@ class Kernel:
             cmd, environ = sandbox.plain(argv, {**env, "HOME": str(home), "COURSE_HOME": str(home / ".course")},
                                          limits)
             environ.pop("COURSE_CHECKS_LOG", None)
-        self.log = open(work.parent / f"{work.name}.log", "wb")
-        self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=self.log, stderr=subprocess.STDOUT,
-                                     env=environ, cwd=work, start_new_session=True)
         self.context = zmq.Context()
         # What the kernel can make the grader hold: a bigger message drops the connection; few are queued;
         # a dropped connection is not made again (the kernel could have put another socket at that path by then).
@@ -343,6 +340,9 @@ class Kernel:
         self.client.load_connection_file(conn)
         self.sockets = [Path(f"{work / 'sockets' / 'k'}-{self.client.get_connection_info()[f'{kind}_port']}")
                         for kind in ("shell", "iopub", "stdin", "control", "hb")]
+        self.log = open(work.parent / f"{work.name}.log", "wb")
+        self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=self.log, stderr=subprocess.STDOUT,
+                                     env=environ, cwd=work, start_new_session=True)
 
     def start(self, timeout: float) -> None:
         deadline = time.monotonic() + timeout
