@@ -366,3 +366,30 @@ def test_links_and_terminal_escapes_get_a_plain_row(tmp_path):
     assert [(r.result, r.exercise) for r in sub.rows] == [("not a notebook", "")] and "link" in sub.rows[0].detail
     sub.name = "x\x1b]0;owned\x07.ipynb"
     assert "\x1b" not in grading.line(sub) and "\x07" not in grading.line(sub)
+
+
+class _FakeKernel:
+    """Answers every call of the grader's stand-in with ``reply`` (what a kernel could print)."""
+
+    def __init__(self, reply):
+        self.reply = reply
+
+    def execute(self, code, deadline, limit, silent=False):
+        import base64
+
+        body = self.reply if isinstance(self.reply, str) else base64.b64encode(json.dumps(self.reply).encode()).decode()
+        return None, f"noise\n{grading._MARKER}{body}\n"
+
+
+@pytest.mark.parametrize("reply, expected", [
+    ({"not_plain": "a Functional"}, "unverified"),  # a Keras model does not cross the sandbox
+    ({"raised": "NotImplementedError", "message": "", "not_implemented": True}, "not done"),
+    ({"result": {"ndarray": "gASVAAAAAAAAAAA="}}, "wrong"),  # pickle bytes: refused, not loaded
+    ("%%% not base64 %%%", "wrong"),
+])
+def test_the_verdict_takes_only_plain_data_from_the_kernel(reply, expected):
+    cell = ("def build_small_cnn(input_shape, num_classes):\n    raise NotImplementedError()\n\n\n"
+            "build_small_cnn = checks.check_classifier(build_small_cnn)")
+    exercise = grading._exercise(cell)
+    exercise_id, result, detail = grading.verdict(exercise, _FakeKernel(reply), time.monotonic() + 30, 30)
+    assert (exercise_id, result) == ("01.2", expected), detail
