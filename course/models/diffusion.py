@@ -325,8 +325,10 @@ class Diffusion(keras.Model):
     def predict_noise(self, x_t, t, labels=None, guidance: float = 1.0):
         """``eps_theta(x_t, t)``; conditional: guided with weight ``guidance`` (one network call on the
         batch doubled: the asked classes and the null class)."""
+        x_t, t = ops.convert_to_tensor(x_t, "float32"), ops.convert_to_tensor(t, "int32")
         if not self.conditional:
             return self.network([x_t, t], training=False)
+        labels = ops.convert_to_tensor(labels, "int32")
         null = ops.full_like(labels, self.null_class)
         if guidance == 1.0:
             return self.network([x_t, t, labels], training=False)
