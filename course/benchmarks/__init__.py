@@ -23,7 +23,10 @@ BENCHMARKS = {
 
 def run(name: str, argv: list[str]) -> int:
     """Run benchmark ``name`` with its own command-line arguments."""
+    import sys
+
     module = importlib.import_module(f"{__name__}.{BENCHMARKS[name][0]}")
+    sys.argv[0] = f"python -m course benchmark {name}"  # what argparse names in --help
     return module.main(argv) or 0
 
 
