@@ -728,3 +728,33 @@ def test_compute_loss_rejects_the_elbo_mistakes(monkeypatch):
         "negative ELBO is": _elbo_loss(pixel_mean=True),  # V5
         "your loss is": _elbo_loss(sign=-1.0),  # V2: the ELBO maximised as a loss
     }, _elbo_loss(), monkeypatch=monkeypatch)
+
+
+def test_the_course_steps_handed_back_work_inside_the_lessons_subclasses():
+    """Lessons 02 and 03 train a subclass whose step (loss) calls what the check handed back: for an
+    exercise not done, the course's version must not call the subclass's own method again."""
+    from course import backend
+    from course.models import dcgan, vae
+
+    train_step = checks.check_train_step(not_done)
+
+    class LessonDCGAN(dcgan.DCGAN):
+        def step(self, real_images):
+            return train_step(self, real_images)
+
+    gan = LessonDCGAN(dcgan.build_generator((28, 28, 1), 16, width=8), dcgan.build_discriminator((28, 28, 1), 8),
+                      seed=0)
+    gan.compile(keras.optimizers.SGD(0.05), keras.optimizers.SGD(0.05))
+    logs = backend.run_step(gan, gan.step, np.zeros((4, 28, 28, 1), "float32"))
+    assert {"d_loss", "g_loss"} <= set(logs) and int(ops.convert_to_numpy(gan.g_optimizer.iterations)) == 1
+
+    compute_loss = checks.check_compute_loss(not_done)
+
+    class LessonVAE(vae.VAE):
+        def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
+            return compute_loss(self, x, y, y_pred, sample_weight, training)
+
+    model = LessonVAE(vae.build_encoder(latent_dim=2), vae.build_decoder(latent_dim=2), seed=0)
+    model.compile(optimizer=keras.optimizers.SGD(0.01))
+    history = model.fit(np.full((4, 28, 28, 1), 0.5, "float32"), epochs=1, batch_size=4, verbose=0)
+    assert np.isfinite(history.history["loss"][0])
