@@ -127,11 +127,13 @@ def test_the_loss_is_the_mean_squared_error_of_the_noise_not_of_the_image():
 
 def test_a_few_epochs_lower_the_loss_and_one_optimizer_moves_every_weight():
     x, _ = data.synthetic_digits(256, seed=0)
+    keras.utils.set_random_seed(0)  # the initial weights do not depend on the tests run before this one
     model = dm.make_diffusion(width=8, seed=0, ema=0.9)
     before = [w.copy() for w in model.network.get_weights()]
     ds = data.pipeline(x, batch_size=32, shuffle=True, seed=0, scale="symmetric")
     history = model.fit(ds, epochs=3, verbose=0).history["loss"]
-    assert history[-1] < history[0] < 1.5
+    # falls, and ends below 1.0, the loss of predicting zeros for unit-variance noise
+    assert history[-1] < history[0] and history[-1] < 1.0
     assert all(not np.array_equal(a, b) for a, b in zip(before, model.network.get_weights()))
     raw = [w.copy() for w in model.network.get_weights()]
     dm.use_averaged_weights(model)  # fit already did: the same weights again
