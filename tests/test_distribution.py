@@ -132,7 +132,8 @@ def test_a_run_records_its_precision_and_resumes_only_under_it(tmp_path):
         vae_job.train(other, tmp_path / "run", resume=True, verbose=0)
     # how fast it goes is not what it computes: steps per execution may change on resume
     faster = vae_job.TrainConfig(**{**cfg.__dict__, "epochs": 2, "steps_per_execution": 2})
-    assert vae_job.train(faster, tmp_path / "run", resume=True, verbose=0)["steps_per_execution"] == 2
+    expected = 1 if keras.backend.backend() == "torch" else 2  # PyTorch runs one step per call (said, not refused)
+    assert vae_job.train(faster, tmp_path / "run", resume=True, verbose=0)["steps_per_execution"] == expected
 
 
 @pytest.fixture(scope="module")
