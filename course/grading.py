@@ -30,6 +30,7 @@ import base64
 import contextlib
 import csv
 import functools
+import inspect
 import io
 import json
 import os
@@ -41,6 +42,7 @@ import stat
 import subprocess
 import sys
 import tempfile
+import textwrap
 import time
 import tokenize
 from dataclasses import dataclass, field
@@ -426,7 +428,13 @@ class Kernel:
 
 
 def _encode(value):
-    """A value as JSON-able plain data; NumPy arrays as ``.npy`` without pickle. Raises TypeError otherwise."""
+    """A value as JSON-able plain data; NumPy arrays as ``.npy`` without pickle. Raises TypeError otherwise.
+
+    Self-contained (imports inside, recursion by its own name): its source is also what the kernel runs
+    (:data:`_CALL`), so the grader and the kernel encode the same way from one definition."""
+    import base64
+    import io
+
     import numpy as np
 
     if value is None or isinstance(value, (bool, int, float, str)):
@@ -446,7 +454,7 @@ def _encode(value):
         buffer = io.BytesIO()
         np.save(buffer, array, allow_pickle=False)
         return {"ndarray": base64.b64encode(buffer.getvalue()).decode()}
-    raise TypeError(f"a {type(value).__name__}")
+    raise TypeError("a " + type(value).__name__)
 
 
 def _decode(data):
@@ -468,7 +476,8 @@ def _decode(data):
 
 
 #: Runs in the kernel: calls the learner's function on plain data, prints plain data back. It carries
-#: its own decoder and encoder (the same as above), so that nothing of the kernel's state is trusted to do it.
+#: its own decoder and the grader's own encoder (its source, inserted), so that nothing of the kernel's
+#: state is trusted to do it.
 _CALL = '''
 def __course_grader_call(namespace, name, request):
     import base64, io, json
@@ -483,24 +492,7 @@ def __course_grader_call(namespace, name, request):
         if kind == "dict":
             return {k: decode(v) for k, v in value.items()}
         return np.load(io.BytesIO(base64.b64decode(value)), allow_pickle=False)
-    def encode(value):
-        if value is None or isinstance(value, (bool, int, float, str)):
-            return {"value": value}
-        if isinstance(value, (tuple, list)):
-            return {type(value).__name__: [encode(v) for v in value]}
-        if isinstance(value, dict) and all(isinstance(k, str) for k in value):
-            return {"dict": {k: encode(v) for k, v in value.items()}}
-        if isinstance(value, np.generic) or (hasattr(value, "shape") and hasattr(value, "dtype")):
-            if not isinstance(value, (np.ndarray, np.generic)):
-                from keras import ops
-                value = ops.convert_to_numpy(value)
-            array = np.asarray(value)
-            if array.dtype.hasobject:
-                raise TypeError("an array of Python objects")
-            buffer = io.BytesIO()
-            np.save(buffer, array, allow_pickle=False)
-            return {"ndarray": base64.b64encode(buffer.getvalue()).decode()}
-        raise TypeError("a " + type(value).__name__)
+ENCODER
     call = decode(json.loads(request))
     if name not in namespace:
         reply = {"raised": "NameError", "message": "name %r is not defined" % name}
@@ -514,11 +506,12 @@ def __course_grader_call(namespace, name, request):
                      "not_implemented": isinstance(err, NotImplementedError)}
         else:
             try:
-                reply = {"result": encode(result)}
+                reply = {"result": _encode(result)}
             except Exception as err:
                 reply = {"not_plain": str(err)}
     print("\\n" + MARKER + base64.b64encode(json.dumps(reply).encode()).decode(), flush=True)
-'''.replace("MARKER", repr(_MARKER))
+'''.replace("MARKER", repr(_MARKER)).replace(
+    "ENCODER", textwrap.indent(textwrap.dedent(inspect.getsource(_encode)), "    "))
 
 
 class NotPlainData(Exception):
