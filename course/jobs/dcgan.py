@@ -16,13 +16,13 @@ import numpy as np
 
 from .. import data, devices, metrics
 from ..errors import ShapeError
-from ..evaluation import classifier_features, inception_features
+from ..evaluation import inception_features
 from ..io import atomic_path
 from ..models import dcgan
 from ..models.base import steps_per_epoch
 from ..runs import load_saved_model
 from .base import RunConfig, TrainJob, finish_progress_gif, progress_frames, run_record, save_model
-from .evaluators import evaluator
+from .evaluators import score_samples
 
 
 @dataclass
@@ -72,30 +72,10 @@ class DCGANJob(TrainJob):
     def measure(self, cfg, d, model, run, history, data_dir=None):
         with np.load(run / "samples.npz") as saved:
             samples = saved["samples"]
-        judge = evaluator(cfg.dataset, fast=cfg.fast, data_dir=data_dir)
-        real_features, _ = classifier_features(judge, d.x_test)
-        fake_features, fake_classes = classifier_features(judge, samples)
-        # The Fréchet distance depends on the sample size: the score and its floor (two halves of the
-        # real test set) are both computed at n = half the test set, so that they compare.
-        half = len(real_features) // 2
-        n = min(len(fake_features), half)
-        kid = metrics.kid_subsets(fake_features, real_features)
+        result, _ = score_samples(samples, d, cfg.dataset, fast=cfg.fast, data_dir=data_dir)
         trained = bool(history.get("d_loss"))
-        result = {
-            "samples": int(len(samples)),
-            "fid_classifier": round(metrics.frechet_distance(fake_features[:n], real_features[:n]), 4),
-            "fid_classifier_floor": round(metrics.frechet_distance(real_features[half:half + n], real_features[:n]), 4),
-            "kid_classifier": round(float(kid.mean()), 5),
-            "kid_classifier_std": round(float(kid.std()), 5),
-            "fid_note": (f"Frechet distance in the penultimate features of the course's {cfg.dataset} classifier, "
-                         f"{n} samples vs {n} real test images; the floor compares {n} other real test images with "
-                         "the same real ones, at the same sample size. Not Inception FID: the scales differ. "
-                         f"kid_classifier: mean and spread over {len(kid)} random subsets of "
-                         f"{min(1000, len(real_features) // 2, len(fake_features) // 2)} images."),
-            "sample_class_histogram": metrics.class_histogram(fake_classes, d.loaded.class_names),
-            "final_D(x)": round(history["D(x)"][-1], 4) if trained else None,
-            "final_D(G(z))": round(history["D(G(z))"][-1], 4) if trained else None,
-        }
+        result["final_D(x)"] = round(history["D(x)"][-1], 4) if trained else None
+        result["final_D(G(z))"] = round(history["D(G(z))"][-1], 4) if trained else None
         if d.image_shape[-1] == 3:  # colour images: add true FID when Inception-v3 weights are available
             result.update(_inception_fid(samples, d.x_test))
         return result

@@ -18,15 +18,14 @@ from typing import Literal
 import keras
 import numpy as np
 
-from .. import data, metrics, plotting
+from .. import data, plotting
 from ..errors import CourseError, ShapeError
-from ..evaluation import classifier_features
 from ..io import atomic_path
 from ..models import diffusion
 from ..models.base import steps_per_epoch
 from ..runs import load_saved_model, write_gif
 from .base import RunConfig, TrainJob, run_record, save_model
-from .evaluators import evaluator
+from .evaluators import score_samples
 
 
 @dataclass
@@ -170,27 +169,13 @@ class DiffusionJob(TrainJob):
         with np.load(run / "samples.npz") as saved:
             samples = saved["samples"]
             labels = saved["labels"] if "labels" in saved.files else None
-        judge = evaluator(cfg.dataset, fast=cfg.fast, data_dir=data_dir)
-        real_features, _ = classifier_features(judge, d.x_test)
-        fake_features, fake_classes = classifier_features(judge, samples)
-        half = len(real_features) // 2
-        n = min(len(fake_features), half)
-        kid = metrics.kid_subsets(fake_features, real_features)
-        result = {
-            "samples": int(len(samples)),
+        result, fake_classes = score_samples(samples, d, cfg.dataset, fast=cfg.fast, data_dir=data_dir)
+        result.update({
             "sampler": cfg.sampler,
             "sample_steps": int(self.steps(cfg) if cfg.sampler == "ddim" else cfg.timesteps),
             "sample_seconds": self.sample_seconds,
-            "fid_classifier": round(metrics.frechet_distance(fake_features[:n], real_features[:n]), 4),
-            "fid_classifier_floor": round(metrics.frechet_distance(real_features[half:half + n], real_features[:n]), 4),
-            "kid_classifier": round(float(kid.mean()), 5),
-            "kid_classifier_std": round(float(kid.std()), 5),
-            "fid_note": (f"Frechet distance in the penultimate features of the course's {cfg.dataset} classifier, "
-                         f"{n} samples vs {n} real test images; the floor compares {n} other real test images with "
-                         "the same real ones, at the same sample size. Not Inception FID."),
-            "sample_class_histogram": metrics.class_histogram(fake_classes, d.loaded.class_names),
             "final_loss": round(history["loss"][-1], 5) if history.get("loss") else None,
-        }
+        })
         if labels is not None:
             result["guidance"] = cfg.guidance
             result["asked_class_accuracy"] = round(float(np.mean(fake_classes == labels)), 4)

@@ -127,3 +127,34 @@ def _build(args: str) -> None:
     """The evaluator process: train the recipe into the cache folder (resuming a killed build)."""
     a = json.loads(args)
     cnn.train(recipe(a["dataset"], a["fast"]), a["folder"], resume=True, data_dir=a["data_dir"], verbose=a["verbose"])
+
+
+def score_samples(samples, d, dataset: str, *, fast: bool, data_dir=None) -> tuple[dict, "np.ndarray"]:
+    """The scores every generator's run reports for its saved ``samples`` (uint8 images), judged by the
+    course's ``dataset`` classifier against ``d.x_test``; also returns the class it reads in each sample.
+
+    The Fréchet distance depends on the sample size: the score and its floor (two halves of the real
+    test set) are both computed at n = half the test set (or fewer samples), so that they compare.
+    """
+    from .. import metrics
+    from ..evaluation import classifier_features
+
+    judge = evaluator(dataset, fast=fast, data_dir=data_dir)
+    real_features, _ = classifier_features(judge, d.x_test)
+    fake_features, fake_classes = classifier_features(judge, samples)
+    half = len(real_features) // 2
+    n = min(len(fake_features), half)
+    kid = metrics.kid_subsets(fake_features, real_features)
+    return {
+        "samples": int(len(samples)),
+        "fid_classifier": round(metrics.frechet_distance(fake_features[:n], real_features[:n]), 4),
+        "fid_classifier_floor": round(metrics.frechet_distance(real_features[half:half + n], real_features[:n]), 4),
+        "kid_classifier": round(float(kid.mean()), 5),
+        "kid_classifier_std": round(float(kid.std()), 5),
+        "fid_note": (f"Frechet distance in the penultimate features of the course's {dataset} classifier, "
+                     f"{n} samples vs {n} real test images; the floor compares {n} other real test images with "
+                     "the same real ones, at the same sample size. Not Inception FID: the scales differ. "
+                     f"kid_classifier: mean and spread over {len(kid)} random subsets of "
+                     f"{min(1000, len(real_features) // 2, len(fake_features) // 2)} images."),
+        "sample_class_histogram": metrics.class_histogram(fake_classes, d.loaded.class_names),
+    }, fake_classes
