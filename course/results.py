@@ -155,6 +155,13 @@ def check(text: str, records: dict[str, dict], where: str) -> list[str]:
             continue
         if match["text"] != expected:
             problems.append(f"{where}: {match['spec']!r} reads {match['text']!r}, the registry says {expected!r}")
+    # a marker mistyped (no space before -->, no closing tag) would otherwise be left as text, unchecked
+    # (the syntax shown as inline code, as in the README, is not a marker)
+    stray = re.sub(r"`[^`\n]*`", "", MARKER.sub("", text))
+    at = min((i for i in (stray.find("<!-- result:"), stray.find("<!-- /result -->")) if i >= 0), default=-1)
+    if at >= 0:
+        problems.append(f"{where}: a malformed figure marker near {stray[at:at + 70]!r} (write "
+                        "'<!-- result:ID#key :FORMAT -->figure<!-- /result -->')")
     return problems
 
 

@@ -63,6 +63,14 @@ def test_a_marker_that_names_no_record_is_caught(tmp_path):
     assert any("has no 'a/b'" in p for p in problems)
 
 
+
+@pytest.mark.parametrize("text", ["FD <!-- result:demo.fd :.1f-->3.1<!-- /result --> at n = 10.",
+                                  "FD <!-- result:demo.fd -->3.14 at n = 10.",
+                                  "FD 3.14<!-- /result --> at n = 10."])
+def test_a_mistyped_marker_is_caught_not_left_as_text(tmp_path, text):
+    problems = notebooks.check_results(project(tmp_path, text=text))
+    assert len(problems) == 1 and "malformed figure marker" in problems[0]
+
 @pytest.mark.parametrize("broken, message", [
     ({"seeds": []}, "seeds"), ({"command": ""}, "command"), ({"id": "Other"}, "id"), ({"format": "%q"}, "format")])
 def test_malformed_records_are_refused(tmp_path, broken, message):
