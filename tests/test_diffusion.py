@@ -111,6 +111,19 @@ def test_the_model_rejects_a_mismatched_network_and_bad_settings():
         model.sample(2, steps=2, labels=[0, 3])
 
 
+
+def test_the_unet_puts_few_channels_at_full_resolution_and_many_at_a_quarter():
+    net = dm.build_unet((8, 8, 1), 4)
+    channels = {layer.name: layer.filters for layer in net.layers if isinstance(layer, keras.layers.Conv2D)}
+    assert channels["down1_conv2"] == 4 * dm.LEVELS[0] and channels["up1_conv2"] == 4 * dm.LEVELS[0]
+    assert channels["down2_conv2"] == 4 * dm.LEVELS[1] and channels["up2_conv2"] == 4 * dm.LEVELS[1]
+    assert channels["middle_conv2"] == 4 * dm.LEVELS[2]
+    assert dm.LEVELS[0] < dm.LEVELS[1] < dm.LEVELS[2]
+    assert net.get_layer("middle_conv2").output.shape[1:3] == (2, 2)  # two halvings of 8x8
+    for bad in ((1, 2), (1, 0, 4)):
+        with pytest.raises(CourseError, match="levels"):
+            dm.build_unet((8, 8, 1), 4, levels=bad)
+
 # --------------------------------------------------------------------------- loss
 
 

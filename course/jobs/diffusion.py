@@ -32,7 +32,7 @@ from .evaluators import score_samples
 class TrainConfig(RunConfig):
     """Settings of one diffusion run (the command line's flags)."""
 
-    epochs: int = 8
+    epochs: int = 10
     batch_size: int = 64
     learning_rate: float = 1e-3
     width: int = 16  # channels of the U-Net's first level (then 2x and 4x)

@@ -176,7 +176,7 @@ def compare(run_dirs, out=None, data_dir=None, n: int = SCORED, reference: Refer
 LESSON_RUNS = {"DCGAN, short": ("dcgan", {"epochs": 5}, "dcgan-mnist-short"),
                "DCGAN, 20 epochs": ("dcgan", {}, "dcgan-mnist"),
                "VAE, 30 epochs": ("vae", {}, "vae-mnist"),
-               "Diffusion, 8 epochs": ("diffusion", {}, "diffusion-mnist")}
+               "Diffusion, 10 epochs": ("diffusion", {}, "diffusion-mnist")}
 
 
 def lesson_runs(fast: bool, data_dir=None, verbose: int = 2) -> dict[str, Path]:

@@ -187,13 +187,18 @@ def _block(x, emb, channels: int, name: str):
     return h + skip
 
 
+#: Channels of the U-Net's three levels, as multiples of ``width``: few at full resolution, where a
+#: convolution costs the most, many at the quarter resolution, where the digit's shape is decided.
+LEVELS = (1, 4, 8)
+
+
 def build_unet(image_shape=(28, 28, 1), width: int = 16, num_classes: int | None = None,
-               embed_dim: int = 128) -> keras.Model:
+               embed_dim: int = 128, levels: tuple[int, int, int] = LEVELS) -> keras.Model:
     """``[x_t, t]`` (or ``[x_t, t, label]``) -> predicted noise, float32, of ``x_t``'s shape.
 
-    Two downsamplings (28 -> 14 -> 7 for MNIST, 32 -> 16 -> 8 for CIFAR-10) with ``width``, ``2 width``,
-    ``4 width`` channels (16, 32, 64 by default: cheap where the images are large), one residual block per level on the way down and up, skip connections
-    between them. The timestep's sinusoidal embedding (and the class's learned one, when
+    Two downsamplings (28 -> 14 -> 7 for MNIST, 32 -> 16 -> 8 for CIFAR-10) with ``levels`` times
+    ``width`` channels (16, 64, 128 by default: cheap where the images are large), one residual block
+    per level on the way down and up, skip connections between them. The timestep's sinusoidal embedding (and the class's learned one, when
     ``num_classes`` is given; label ``num_classes`` is the null class of classifier-free guidance)
     goes through a small MLP and is added inside every block. Taught in 06_diffusion, The network.
     """
@@ -212,17 +217,20 @@ def build_unet(image_shape=(28, 28, 1), width: int = 16, num_classes: int | None
         emb = emb + layers.Embedding(num_classes + 1, embed_dim, name="class_embedding")(label_in)
     emb = layers.Activation("swish")(emb)
 
-    x = layers.Conv2D(width, 3, padding="same", name="stem")(x_in)
-    skip1 = _block(x, emb, width, "down1")  # 28
-    x = layers.Conv2D(2 * width, 3, strides=2, padding="same", name="downsample1")(skip1)
-    skip2 = _block(x, emb, 2 * width, "down2")  # 14
-    x = layers.Conv2D(4 * width, 3, strides=2, padding="same", name="downsample2")(skip2)
-    x = _block(x, emb, 4 * width, "middle")  # 7
+    if len(levels) != 3 or min(levels) < 1:
+        raise CourseError(f"levels are three positive channel multipliers, got {levels!r}.")
+    c1, c2, c3 = (int(m) * int(width) for m in levels)
+    x = layers.Conv2D(c1, 3, padding="same", name="stem")(x_in)
+    skip1 = _block(x, emb, c1, "down1")  # 28
+    x = layers.Conv2D(c2, 3, strides=2, padding="same", name="downsample1")(skip1)
+    skip2 = _block(x, emb, c2, "down2")  # 14
+    x = layers.Conv2D(c3, 3, strides=2, padding="same", name="downsample2")(skip2)
+    x = _block(x, emb, c3, "middle")  # 7
     x = layers.UpSampling2D(2, name="upsample2")(x)
-    x = _block(layers.Concatenate()([x, skip2]), emb, 2 * width, "up2")  # 14
+    x = _block(layers.Concatenate()([x, skip2]), emb, c2, "up2")  # 14
     x = layers.UpSampling2D(2, name="upsample1")(x)
-    x = _block(layers.Concatenate()([x, skip1]), emb, width, "up1")  # 28
-    x = layers.GroupNormalization(_groups(width), name="out_norm")(x)
+    x = _block(layers.Concatenate()([x, skip1]), emb, c1, "up1")  # 28
+    x = layers.GroupNormalization(_groups(c1), name="out_norm")(x)
     x = layers.Activation("swish")(x)
     # float32 even under mixed precision: the loss compares it with float32 noise
     eps = layers.Conv2D(channels, 3, padding="same", dtype="float32", name="noise")(x)
