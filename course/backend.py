@@ -38,8 +38,8 @@ def version() -> str:
 
 def jit_compile(xla: bool = True):
     """What to pass to ``compile(jit_compile=...)``: on TensorFlow, XLA when asked and a GPU is visible
-    (on the idle 2-core CPU TensorFlow's own kernels were faster: DCGAN 684 against 406 images/s,
-    CycleGAN 204 against 62 image pairs/s, benchmarks/throughput.py); on JAX the step is always compiled
+    (on the idle 2-core CPU TensorFlow's own kernels were faster for the DCGAN and the CycleGAN: the
+    results registry's ``throughput.tf_cpu`` record); on JAX the step is always compiled
     (``jax.jit``); on PyTorch it runs eagerly (``torch.compile`` is not used)."""
     if name() == "tensorflow":
         import tensorflow as tf

@@ -194,13 +194,29 @@ def device_report() -> dict:
 #: The versions CI tests the course with (requirements.txt and the Colab constraints), per library.
 TESTED = {"keras": ("3.13", "3.15"), "tensorflow": ("2.20", "2.21"), "jax": ("0.10", "0.10"), "torch": ("2.13", "2.13")}
 
-#: What the full settings of each lesson take on the complete datasets without a GPU, in minutes:
-#: training images per second measured on the idle 2-core development CPU (benchmarks/throughput.py,
-#: TensorFlow, float32: CNN 748 on MNIST and 375 on CIFAR-10, DCGAN 684, VAE 1,985, CycleGAN 204
-#: image pairs) times the images each lesson trains on: 01 MNIST 5 epochs + CIFAR-10 30 epochs;
-#: 02 seven DCGAN epochs + the MNIST evaluator; 03 thirty VAE epochs; 04 24 CycleGAN epochs of about
-#: 29,500 pairs + the MNIST-M evaluator. Estimates, not runs.
-CPU_MINUTES: dict[str, float] = {"01": 65, "02": 20, "03": 15, "04": 70, "06": 60}
+#: Training images (CycleGAN: image pairs) per second on the idle 2-core development CPU, TensorFlow,
+#: float32, as the results registry holds them (records throughput.tf_cpu and diffusion.mnist_10_epochs;
+#: tests/test_results.py fails when these differ from the registry).
+CPU_IMAGES_PER_SECOND: dict[str, float] = {"cnn": 748, "cnn_cifar10": 375, "dcgan": 684, "vae": 1985,
+                                           "cyclegan": 204, "diffusion": 181.4}
+
+#: The training images of each lesson's full settings on the complete datasets (MNIST 60,000, CIFAR-10
+#: 50,000, about 29,500 MNIST-M pairs), per model, evaluators included: 01 MNIST 5 epochs + CIFAR-10 30;
+#: 02 five DCGAN epochs + two for "When GANs fail" + the MNIST evaluator (5 epochs); 03 thirty VAE
+#: epochs + three one-epoch VAEs; 04 24 CycleGAN epochs + the MNIST-M evaluator; 06 ten diffusion epochs.
+LESSON_TRAINING_IMAGES: dict[str, dict[str, int]] = {
+    "01": {"cnn": 60_000 * 5, "cnn_cifar10": 50_000 * 30},
+    "02": {"dcgan": 60_000 * 7, "cnn": 60_000 * 5},
+    "03": {"vae": 60_000 * 33},
+    "04": {"cyclegan": 29_500 * 24, "cnn": 59_000 * 5},
+    "06": {"diffusion": 60_000 * 10},
+}
+
+#: What the full settings of each lesson take without a GPU, in minutes: the images above at the
+#: measured speeds. Estimates (sampling and evaluation not counted), not runs.
+CPU_MINUTES: dict[str, float] = {
+    lesson: round(sum(n / CPU_IMAGES_PER_SECOND[model] for model, n in parts.items()) / 60)
+    for lesson, parts in LESSON_TRAINING_IMAGES.items()}
 
 
 def _minor(version: str) -> tuple[int, int]:

@@ -137,3 +137,18 @@ def test_benchmark_commands_are_listed_and_gan_failures_runs(tmp_path, monkeypat
     assert [(r["setting"], r["g_loss"]) for r in result["rows"]] == [("D 10x faster", "minimax")]
     assert result["n"] == 40 and result["steps"] == 3 and set(result["summary"]) == {"D 10x faster, minimax"}
     assert all(0 <= r["precision"] <= 1 and r["G_gradient_norm"] >= 0 for r in result["rows"])
+
+
+def test_the_speeds_behind_the_cpu_estimates_are_the_registry_s():
+    """devices.CPU_MINUTES (what every lesson's first cell warns about) is computed from speeds that
+    must be the measured ones."""
+    from course import devices
+
+    records = results.load(ROOT)
+    measured = records["throughput.tf_cpu"]["value"]
+    expected = {"cnn": measured["cnn"], "cnn_cifar10": measured["cnn_cifar10"], "dcgan": measured["dcgan"]["graph"],
+                "vae": measured["vae"], "cyclegan": measured["cyclegan"]["graph"],
+                "diffusion": records["diffusion.mnist_10_epochs"]["value"]["images_per_second"]}
+    assert devices.CPU_IMAGES_PER_SECOND == expected
+    assert set(devices.CPU_MINUTES) == set(devices.LESSON_TRAINING_IMAGES)
+    assert devices.CPU_MINUTES["03"] == round(60_000 * 33 / expected["vae"] / 60)

@@ -235,8 +235,8 @@ def make_dcgan(image_shape, latent_dim: int = LATENT_DIM, upsample: str = "trans
     """The course's DCGAN for ``image_shape``, compiled with Adam (beta_1 = 0.5) for both networks.
 
     ``jit_compile=True`` compiles the train step with XLA on TensorFlow where a GPU is visible
-    (:func:`course.backend.jit_compile`; on the idle 2-core CPU XLA was slower: 406 against 684
-    images/s at batch 64, benchmarks/throughput.py). On JAX the step is always compiled;
+    (:func:`course.backend.jit_compile`; on the idle 2-core CPU XLA was slower: the results registry's
+    ``throughput.tf_cpu`` record). On JAX the step is always compiled;
     on PyTorch it runs eagerly.
     """
     gan = DCGAN(build_generator(image_shape, latent_dim, upsample=upsample), build_discriminator(image_shape),
