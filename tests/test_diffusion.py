@@ -127,15 +127,35 @@ def test_the_unet_puts_few_channels_at_full_resolution_and_many_at_a_quarter():
 # --------------------------------------------------------------------------- loss
 
 
-def test_the_loss_is_the_mean_squared_error_of_the_noise_not_of_the_image():
-    """Guards D3 in training: the target of the network is the noise that was added."""
-    model = dm.make_diffusion((8, 8, 1), 8, timesteps=20, seed=0)
-    x0 = np.random.default_rng(0).uniform(-1, 1, (4, 8, 8, 1)).astype("float32")
+@pytest.mark.parametrize("weighting", ["simple", "min_snr"])
+def test_the_loss_is_the_squared_error_of_the_noise_not_of_the_image(weighting):
+    """Guards D3 in training: the target of the network is the noise that was added; each image's
+    error weighed by its own timestep's weight (1 for the simple loss)."""
+    model = dm.make_diffusion((8, 8, 1), 8, timesteps=20, seed=0, weighting=weighting)
+    x0 = np.random.default_rng(0).uniform(-1, 1, (16, 8, 8, 1)).astype("float32")
     out = model(x0, training=True)
     loss = float(model.compute_loss(x0, None, out))
-    noise, prediction = numpy(out["noise"]), numpy(out["prediction"])
-    assert loss == pytest.approx(float(np.mean((noise - prediction) ** 2)), rel=1e-5)
-    assert abs(loss - float(np.mean((x0 - prediction) ** 2))) > 1e-3
+    noise, prediction, t = numpy(out["noise"]), numpy(out["prediction"]), numpy(out["t"])
+    weights = dm.timestep_weights(model.schedule, weighting)[t]
+    per_image = np.mean((noise - prediction) ** 2, axis=(1, 2, 3))
+    assert loss == pytest.approx(float(np.mean(weights * per_image)), rel=1e-5)
+    assert abs(loss - float(np.mean(weights * np.mean((x0 - prediction) ** 2, axis=(1, 2, 3))))) > 1e-3
+    if weighting == "min_snr":  # the weights differ between the images' timesteps: a per-image weight
+        assert len(set(np.round(weights, 6))) > 1
+        assert abs(loss - float(np.mean(weights) * np.mean(per_image))) > 1e-6
+
+
+def test_min_snr_weighs_down_only_the_nearly_clean_timesteps():
+    schedule = dm.Schedule("linear", 1000)
+    snr, weights = schedule.snr(), dm.timestep_weights(schedule, "min_snr")
+    noisy = snr <= dm.SNR_GAMMA
+    assert noisy.any() and (~noisy).any()
+    np.testing.assert_allclose(weights[noisy], 1.0)
+    np.testing.assert_allclose(weights[~noisy], dm.SNR_GAMMA / snr[~noisy], rtol=1e-5)
+    assert weights[0] < 0.01 and np.all(np.diff(weights) >= -1e-7)  # rising with t: t = 0 weighs least
+    np.testing.assert_array_equal(dm.timestep_weights(schedule, "simple"), np.ones(1000, np.float32))
+    with pytest.raises(CourseError, match="weighting"):
+        dm.make_diffusion((8, 8, 1), 8, weighting="snr")
 
 
 def test_a_few_epochs_lower_the_loss_and_one_optimizer_moves_every_weight():
@@ -206,8 +226,8 @@ def test_every_image_and_every_step_gets_its_own_noise(monkeypatch):
     seen = []
     real = model._stepper
 
-    def spy(sampler, guidance):
-        step = real(sampler, guidance)
+    def spy(sampler, guidance, eta=0.0):
+        step = real(sampler, guidance, eta)
 
         def record(x, t, t_prev, labels, z):
             seen.append(np.array(z))
@@ -220,6 +240,9 @@ def test_every_image_and_every_step_gets_its_own_noise(monkeypatch):
     assert draws.shape[:2] == (50, 3)
     flat = draws.reshape(50 * 3, -1)
     assert len({row.tobytes() for row in flat}) == 150
+    seen.clear()
+    model.sample(3, sampler="ddim", steps=5, seed=0, eta=1.0)  # DDIM with noise: fresh z too
+    assert len({row.tobytes() for row in np.stack(seen).reshape(5 * 3, -1)}) == 15
     assert np.array_equal(model.sample(3, sampler="ddim", steps=5, seed=1), model.sample(3, sampler="ddim", steps=5,
                                                                                          seed=1))
 
@@ -420,3 +443,47 @@ def test_unsolved_diffusion_exercises_say_not_done_and_hand_back_the_course_vers
     for check in (checks.check_q_sample, checks.check_diffusion_loss, checks.check_ddpm_step, checks.check_guidance):
         status, _, returned = run(check, not_done)
         assert status == "not done" and returned is not not_done
+
+
+def test_the_embedding_scales_and_shifts_each_block_after_its_normalisation():
+    """A per-channel shift added before a group normalisation is partly removed by it; the course's
+    block applies the embedding after the normalisation, so a block's output moves with the class."""
+    keras.utils.set_random_seed(0)
+    net = dm.build_unet((8, 8, 1), 8, num_classes=3)
+    probe = keras.Model(net.inputs, net.get_layer("down1_conv2").output)
+    x = np.random.default_rng(0).standard_normal((3, 8, 8, 1)).astype("float32")
+    t = np.array([5, 5, 5], "int32")
+    emb = net.get_layer("down1_emb")
+    kernel, bias = emb.get_weights()
+    channels = kernel.shape[1] // 2
+    assert kernel.shape[1] == 2 * net.get_layer("down1_conv1").filters  # a scale and a shift per channel
+    # a shift of every channel by the same amount survives the block (it would vanish before the norm)
+    base = numpy(probe([x, t, np.zeros(3, "int32")]))
+    emb.set_weights([kernel, bias + np.concatenate([np.zeros(channels), np.full(channels, 3.0)]).astype("float32")])
+    moved = numpy(probe([x, t, np.zeros(3, "int32")]))
+    assert np.abs(moved - base).mean() > 0.05
+
+
+def test_ddim_with_eta_one_over_consecutive_timesteps_is_the_ancestral_step():
+    """DDIM's noise term at eta = 1 is the DDPM posterior's: over t -> t-1 the two steps agree."""
+    arrays = dm.Schedule("cosine", 100).arrays()
+    rng = np.random.default_rng(0)
+    x, eps, z = (rng.standard_normal((3, 4, 4, 1)).astype("float32") for _ in range(3))
+    t = np.array([1, 40, 99], "int32")
+    ddpm = numpy(dm.ddpm_step(x, t, eps, z, arrays["betas"], arrays["alpha_bars"], arrays["posterior_variance"]))
+    ddim = numpy(dm.ddim_step(x, t, t - 1, eps, arrays["alpha_bars"], eta=1.0, z=z, clip=False))
+    np.testing.assert_allclose(ddim, ddpm, rtol=1e-4, atol=1e-4)
+    deterministic = numpy(dm.ddim_step(x, t, t - 1, eps, arrays["alpha_bars"], eta=0.0, z=z, clip=False))
+    assert np.abs(deterministic - ddpm).max() > 1e-2
+
+
+def test_sampling_with_eta_draws_fresh_noise_reproducibly_and_refuses_bad_eta():
+    keras.utils.set_random_seed(0)
+    model = dm.Diffusion(dm.build_unet((8, 8, 1), 4), dm.Schedule("linear", 20))
+    quiet = model.sample(4, steps=5, seed=3)
+    noisy = model.sample(4, steps=5, seed=3, eta=1.0)
+    assert np.abs(noisy - quiet).max() > 1e-3
+    np.testing.assert_array_equal(noisy, model.sample(4, steps=5, seed=3, eta=1.0))
+    for bad in (-0.1, 1.5):
+        with pytest.raises(CourseError, match="eta"):
+            model.sample(2, steps=2, eta=bad)

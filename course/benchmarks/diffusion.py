@@ -1,12 +1,16 @@
 """Lesson 06's sampler and guidance figures for a finished diffusion run:
-`python -m course benchmark diffusion --run DIR [--n 500] [--steps 50] [--ddpm] [--guidance 0 1 3 5]`.
+`python -m course benchmark diffusion --run DIR [--n 500] [--steps 50] [--eta 0 1] [--ddpm] [--guidance 0 1 3 5]
+[--reference test|train]`.
 
 For the run's network (with its averaged weights) it generates ``--n`` images per setting from one seed
 and scores each set with the lesson-01 MNIST classifier (the same classifier as the run's metrics):
 Fréchet distance to ``--n`` real test images, the smallest class share, and, for a conditional run, how
 often the classifier reads the asked digit. Settings: DDIM with ``--steps`` steps; with ``--ddpm`` also the
 ancestral sampler over all T steps (slow: T network calls per image); for a conditional run each
-guidance weight of ``--guidance``. Prints the wall time of each set's sampling too.
+guidance weight of ``--guidance``; for an unconditional run each DDIM noise level ``--eta``. Prints
+the wall time of each set's sampling too. ``--reference train`` compares with the *last* ``--n``
+training images instead of the test images: what choosing a sampler setting uses, so that the test
+set is touched once, for the figure.
 """
 import argparse
 import json
@@ -30,6 +34,11 @@ def main(argv=None) -> None:
     p.add_argument("--ddpm", action="store_true", help="also the ancestral sampler over all T steps")
     p.add_argument("--guidance", type=float, nargs="*", default=[0.0, 1.0, 2.0, 3.0, 5.0],
                    help="conditional runs: guidance weights to sweep (DDIM)")
+    p.add_argument("--eta", type=float, nargs="*", default=None,
+                   help="DDIM noise levels to compare (0: deterministic, 1: fresh noise at every step); "
+                        "default: the run's own")
+    p.add_argument("--reference", choices=("test", "train"), default="test",
+                   help="real images to compare with: the test set, or the last N training images (to choose settings)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--data-dir")
     p.add_argument("--out", help="also write the result as JSON to this file")
@@ -37,8 +46,10 @@ def main(argv=None) -> None:
     meta = json.loads((Path(args.run) / "metrics.json").read_text())
     model = diffusion_job.load_model(args.run)
     judge = evaluator(meta["dataset"], fast=bool(meta.get("fast")), data_dir=args.data_dir)
-    (_, _), (x_test, _) = data.load(meta["dataset"], data_dir=args.data_dir)
-    real_features, _ = classifier_features(judge, x_test[: args.n])
+    (x_train, _), (x_test, _) = data.load(meta["dataset"], data_dir=args.data_dir)
+    reference = x_test[: args.n] if args.reference == "test" else x_train[-args.n:]
+    real_features, _ = classifier_features(judge, reference)
+    etas = args.eta if args.eta else [meta.get("config", {}).get("eta", 0.0)]
     classes = model.num_classes or 10
     asked = diffusion_job.asked_labels(args.n, classes)
 
@@ -58,13 +69,16 @@ def main(argv=None) -> None:
     rows = []
     if model.conditional:
         for w in args.guidance:
-            rows.append(score(f"DDIM {args.steps} steps, guidance {w}", steps=args.steps, labels=asked, guidance=w))
+            rows.append(score(f"DDIM {args.steps} steps, guidance {w}", steps=args.steps, labels=asked, guidance=w,
+                              eta=etas[0]))
         if args.ddpm:
             rows.append(score(f"DDPM {model.schedule.timesteps} steps, guidance {args.guidance[-1]}", sampler="ddpm",
                               labels=asked, guidance=args.guidance[-1]))
     else:
-        rows.append(score(f"DDIM {args.steps} steps", steps=args.steps))
+        for eta in etas:
+            rows.append(score(f"DDIM {args.steps} steps, eta {eta:g}", steps=args.steps, eta=eta))
         if args.ddpm:
             rows.append(score(f"DDPM {model.schedule.timesteps} steps", sampler="ddpm"))
     emit({"run": str(args.run), "dataset": meta["dataset"], "epochs": meta.get("epochs"),
-          "real_test_images": args.n, "rows": rows}, args.out)
+          "reference": f"{args.n} {args.reference} images" + (" (the last ones)" if args.reference == "train" else ""),
+          "rows": rows}, args.out)

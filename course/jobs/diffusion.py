@@ -36,14 +36,16 @@ class TrainConfig(RunConfig):
     batch_size: int = 64
     learning_rate: float = 1e-3
     width: int = 16  # channels of the U-Net's first level (then 2x and 4x)
-    schedule: Literal["linear", "cosine"] = "linear"
+    schedule: Literal["linear", "cosine"] = "cosine"
     timesteps: int = diffusion.TIMESTEPS
     conditional: bool = False  # class-conditional, trained with label dropout for classifier-free guidance
     label_dropout: float = 0.1  # conditional: how often a label is replaced by the null class in training
     ema: float = 0.999  # momentum of the weights' moving average (0: none)
+    weighting: Literal["simple", "min_snr"] = "min_snr"  # the loss's weight per timestep (simple: all equal)
     samples: int = 2000  # generated images scored at the end
     sampler: Literal["ddim", "ddpm"] = "ddim"
     sample_steps: int = 50  # DDIM steps for the scored samples (the DDPM sampler takes all timesteps)
+    eta: float = 1.0  # DDIM's noise: 0 deterministic, 1 fresh noise at every step (chosen on validation: see lesson 06)
     guidance: float = 3.0  # conditional: classifier-free guidance weight of the scored samples (1: none)
 
 
@@ -105,7 +107,7 @@ class DiffusionJob(TrainJob):
     name = "diffusion"
     Config = TrainConfig
     extendable = True  # a constant learning rate: more epochs continue the same run
-    measurement_only = frozenset({"samples", "sampler", "sample_steps", "guidance"})
+    measurement_only = frozenset({"samples", "sampler", "sample_steps", "guidance", "eta"})
     sample_seconds = None  # wall time of generating the scored samples (set by save)
 
     def build(self, cfg, d):
@@ -116,11 +118,14 @@ class DiffusionJob(TrainJob):
             raise CourseError(f"--timesteps must be at least 2, got {cfg.timesteps}.")
         if not 0 <= cfg.label_dropout < 1 or not 0 <= cfg.ema < 1:
             raise CourseError("--label-dropout and --ema must be in [0, 1).")
+        if not 0 <= cfg.eta <= 1:
+            raise CourseError(f"--eta must be in [0, 1] (0: deterministic DDIM, 1: fresh noise at every step), got {cfg.eta}.")
         steps = steps_per_epoch(len(d.x_train), d.batch_size) * d.epochs
         classes = len(d.loaded.class_names) if cfg.conditional else None
         return diffusion.make_diffusion(d.image_shape, cfg.width, cfg.schedule, cfg.timesteps, classes,
                                         cfg.label_dropout, seed=cfg.seed, learning_rate=cfg.learning_rate,
-                                        ema=effective_ema(cfg, steps), steps_per_execution=cfg.steps_per_execution)
+                                        ema=effective_ema(cfg, steps), steps_per_execution=cfg.steps_per_execution,
+                                        weighting=cfg.weighting)
 
     def feed(self, cfg, d):
         # [-1, 1]: the forward process ends in N(0, I), which matches only data of that scale (D2)
@@ -136,7 +141,7 @@ class DiffusionJob(TrainJob):
 
     def _sample(self, cfg, model, n, seed, **kwargs):
         labels = asked_labels(n, model.num_classes) if model.conditional else None
-        return model.sample(n, sampler=cfg.sampler, steps=self.steps(cfg), labels=labels, seed=seed,
+        return model.sample(n, sampler=cfg.sampler, steps=self.steps(cfg), labels=labels, seed=seed, eta=cfg.eta,
                             guidance=cfg.guidance if model.conditional else 1.0, **kwargs), labels
 
     def save(self, cfg, d, model, run, history):
@@ -144,9 +149,9 @@ class DiffusionJob(TrainJob):
         save_model(model.network, run / "network.keras")
         kind = "conditional diffusion" if model.conditional else "diffusion"
         steps = self.steps(cfg)
-        info = plotting.generated_info(f"{kind} model (DDIM, {steps} steps)", run)
+        info = plotting.generated_info(f"{kind} model (DDIM, {steps} steps, eta {cfg.eta:g})", run)
         grid = grid_labels(100, model.num_classes) if model.conditional else None
-        images, frames = model.sample(100, sampler="ddim", steps=steps, labels=grid, seed=cfg.seed + 1,
+        images, frames = model.sample(100, sampler="ddim", steps=steps, labels=grid, seed=cfg.seed + 1, eta=cfg.eta,
                                       guidance=cfg.guidance if model.conditional else 1.0, batch_size=100,
                                       trajectory_every=max(1, steps // 10))
         plotting.save_png(run / "samples.png", plotting.grid_image(data.from_symmetric(images)), info=info)
@@ -173,6 +178,7 @@ class DiffusionJob(TrainJob):
         result.update({
             "sampler": cfg.sampler,
             "sample_steps": int(self.steps(cfg) if cfg.sampler == "ddim" else cfg.timesteps),
+            "eta": cfg.eta if cfg.sampler == "ddim" else None,
             "sample_seconds": self.sample_seconds,
             "final_loss": round(history["loss"][-1], 5) if history.get("loss") else None,
         })
@@ -205,4 +211,5 @@ def load_model(run: str | Path) -> diffusion.Diffusion:
     classes = len(data.spec(meta["dataset"]).class_names) if cfg.get("conditional") else None
     return diffusion.Diffusion(network, diffusion.Schedule(cfg.get("schedule", "linear"),
                                                            cfg.get("timesteps", diffusion.TIMESTEPS)),
-                               num_classes=classes, label_dropout=cfg.get("label_dropout", 0.1))
+                               num_classes=classes, label_dropout=cfg.get("label_dropout", 0.1),
+                               weighting=cfg.get("weighting", "simple"))

@@ -5,7 +5,7 @@
   The timestep the network is told and the index into every array are the same number (erratum D1).
 * :func:`q_sample`: the closed form ``x_t = sqrt(alpha_bar_t) x_0 + sqrt(1 - alpha_bar_t) eps``.
 * :func:`build_unet`: a small U-Net (28 -> 14 -> 7 for MNIST) that reads a noisy image, its timestep
-  (a sinusoidal embedding added in every block) and, when conditional, a class (with one extra "null"
+  (a sinusoidal embedding that scales and shifts every block) and, when conditional, a class (with one extra "null"
   class: the unconditional branch of classifier-free guidance). It predicts the noise ``eps``.
 * :class:`Diffusion`: one model, one optimizer, one loss: ``mean ||eps - eps_theta(x_t, t)||^2``
   (the noise-prediction objective, a reweighted ELBO). Overrides ``call`` and ``compute_loss`` only,
@@ -175,12 +175,15 @@ def _groups(channels: int) -> int:
 
 
 def _block(x, emb, channels: int, name: str):
-    """A residual block: norm, swish, conv; plus the timestep (and class) embedding; norm, swish, conv."""
+    """A residual block: norm, swish, conv; norm scaled and shifted by the timestep (and class)
+    embedding; swish, conv. The scale and shift come after the normalisation, which would otherwise
+    remove much of an embedding added before it (Nichol and Dhariwal, 2021)."""
     h = layers.GroupNormalization(_groups(x.shape[-1]), name=f"{name}_norm1")(x)
     h = layers.Activation("swish")(h)
     h = layers.Conv2D(channels, 3, padding="same", name=f"{name}_conv1")(h)
-    h = h + layers.Reshape((1, 1, channels))(layers.Dense(channels, name=f"{name}_emb")(emb))
     h = layers.GroupNormalization(_groups(channels), name=f"{name}_norm2")(h)
+    scale_shift = layers.Reshape((1, 1, 2 * channels))(layers.Dense(2 * channels, name=f"{name}_emb")(emb))
+    h = h * (1.0 + scale_shift[..., :channels]) + scale_shift[..., channels:]
     h = layers.Activation("swish")(h)
     h = layers.Conv2D(channels, 3, padding="same", name=f"{name}_conv2")(h)
     skip = x if x.shape[-1] == channels else layers.Conv2D(channels, 1, name=f"{name}_skip")(x)
@@ -200,7 +203,7 @@ def build_unet(image_shape=(28, 28, 1), width: int = 16, num_classes: int | None
     ``width`` channels (16, 64, 128 by default: cheap where the images are large), one residual block
     per level on the way down and up, skip connections between them. The timestep's sinusoidal embedding (and the class's learned one, when
     ``num_classes`` is given; label ``num_classes`` is the null class of classifier-free guidance)
-    goes through a small MLP and is added inside every block. Taught in 06_diffusion, The network.
+    goes through a small MLP and scales and shifts the normalised features of every block. Taught in 06_diffusion, The network.
     """
     height, side, channels = image_shape
     if height % 4 or side % 4:
@@ -251,8 +254,12 @@ class Diffusion(keras.Model):
     """
 
     def __init__(self, network: keras.Model, schedule: Schedule | None = None, num_classes: int | None = None,
-                 label_dropout: float = 0.1, seed: int | None = None, **kwargs):
+                 label_dropout: float = 0.1, seed: int | None = None,
+                 weighting: Literal["simple", "min_snr"] = "min_snr", **kwargs):
         super().__init__(**kwargs)
+        if weighting not in ("simple", "min_snr"):
+            raise CourseError(f"the loss weighting must be 'simple' or 'min_snr', got {weighting!r}.")
+        self.weighting = weighting
         self.network = network
         self.schedule = schedule or Schedule()
         self.num_classes = num_classes
@@ -282,7 +289,7 @@ class Diffusion(keras.Model):
     def recipe(self) -> dict:
         """The settings the weights depend on beyond their shapes (recorded by run folders)."""
         return {"schedule": self.schedule.kind, "timesteps": self.schedule.timesteps,
-                "num_classes": self.num_classes, "label_dropout": self.label_dropout}
+                "num_classes": self.num_classes, "label_dropout": self.label_dropout, "weighting": self.weighting}
 
     def _maybe_symbolic_build(self, iterator=None, data_batch=None):
         """Nothing to build: the network is built when the model is made."""
@@ -318,14 +325,21 @@ class Diffusion(keras.Model):
         return {"noise": noise, "prediction": self.network(inputs, training=training), "t": t}
 
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
-        """The whole of training: ``mean ||eps - eps_theta(x_t, t)||^2`` over images and pixels.
+        """The whole of training: the squared error of the predicted noise, weighted per timestep.
 
-        The ELBO's terms are ``E||eps - eps_theta||^2`` weighted by a factor of ``t``; dropping the
-        factor (Ho et al.'s "simple" loss) reweights the ELBO towards the noisier timesteps, which
-        gives better samples. One loss, one optimizer: Keras' own ``train_step`` does the rest on every
-        backend. Taught in 06_diffusion, The loss.
+        The ELBO's terms are ``E||eps - eps_theta||^2`` times a factor of ``t``. Ho et al.'s "simple"
+        loss (``weighting="simple"``) drops the factor: every timestep weighs the same. The default,
+        ``"min_snr"`` (Hang et al., 2023), weighs a timestep by ``min(SNR_t, 5) / SNR_t``: the nearly
+        clean timesteps, whose tiny noise is hard to predict and matters little to a sample, no longer
+        dominate the gradient, and the noisy ones, where the digit's shape is decided, learn sooner.
+        One loss, one optimizer: Keras' own ``train_step`` does the rest on every backend. Taught in
+        06_diffusion, The loss.
         """
-        loss = noise_prediction_loss(y_pred["noise"], y_pred["prediction"])
+        per_image = ops.mean(ops.square(ops.convert_to_tensor(y_pred["noise"], "float32")
+                                        - ops.cast(y_pred["prediction"], "float32")),
+                             axis=tuple(range(1, len(self.image_shape) + 1)))
+        weights = _per_image(timestep_weights(self.schedule, self.weighting), y_pred["t"], per_image)
+        loss = ops.mean(ops.reshape(weights, (-1,)) * per_image)
         return loss / backend.replicas()  # replicas' gradients are summed
 
     # ------------------------------------------------------------------ sampling
@@ -356,27 +370,31 @@ class Diffusion(keras.Model):
             raise CourseError(f"a sampler needs at least one step, got {steps}.")
         return np.unique(np.round(np.linspace(0, T - 1, steps)).astype(int))[::-1]
 
-    def _stepper(self, sampler: str, guidance: float):
-        """One compiled reverse step ``(x, t, t_prev, labels, z) -> x_prev`` per sampler and guidance (kept)."""
+    def _stepper(self, sampler: str, guidance: float, eta: float = 0.0):
+        """One compiled reverse step ``(x, t, t_prev, labels, z) -> x_prev`` per sampler, guidance and eta (kept)."""
         cache = self.__dict__.setdefault("_compiled_steps", {})
-        key = (sampler, float(guidance))
+        key = (sampler, float(guidance), float(eta))
         if key not in cache:
-            cache[key] = backend.compiled(_ReverseStep(self, sampler, float(guidance)))
+            cache[key] = backend.compiled(_ReverseStep(self, sampler, float(guidance), float(eta)))
         return cache[key]
 
     def sample(self, n: int, *, sampler: Literal["ddim", "ddpm"] = "ddim", steps: int | None = 50,
                labels=None, guidance: float = 1.0, seed: int = 0, batch_size: int = 500,
-               trajectory_every: int | None = None):
+               trajectory_every: int | None = None, eta: float = 0.0):
         """``n`` images in [-1, 1] (float32 NumPy), generated from pure noise batch by batch.
 
         ``sampler="ddpm"`` is the ancestral sampler over all ``T`` steps (``steps`` is ignored);
-        ``"ddim"`` the deterministic one over ``steps`` timesteps. The noise comes from NumPy seeded
+        ``"ddim"`` the one over ``steps`` timesteps: deterministic with ``eta=0``; with ``eta=1`` each step
+        adds fresh noise as the ancestral sampler does (what lets later steps correct an imperfect
+        model's early mistakes; taught in 06_diffusion, DDIM). The noise comes from NumPy seeded
         with ``seed``: a different draw for every image and every step (D4), the same for the same seed.
         A conditional model needs ``labels`` (``n`` class numbers). With ``trajectory_every=k`` also
         returns the first batch's images every ``k`` steps (and the last): the reverse process to watch.
         """
         if sampler not in ("ddim", "ddpm"):
             raise CourseError(f"the sampler must be 'ddim' or 'ddpm', got {sampler!r}.")
+        if not 0.0 <= eta <= 1.0:
+            raise CourseError(f"eta must be in [0, 1] (0: deterministic DDIM, 1: fresh noise at every step), got {eta}.")
         if self.conditional:
             if labels is None:
                 raise CourseError("a conditional model samples given labels: pass labels=, one class per image.")
@@ -386,7 +404,8 @@ class Diffusion(keras.Model):
             if labels.min() < 0 or labels.max() >= self.num_classes:
                 raise CourseError(f"labels must be classes 0..{self.num_classes - 1}.")
         timesteps = self.timesteps_for(None if sampler == "ddpm" else steps)
-        step = self._stepper(sampler, guidance)
+        eta = float(eta) if sampler == "ddim" else 0.0
+        step = self._stepper(sampler, guidance, eta)
         rng = np.random.default_rng(seed)
         out, frames = [], []
         for start in range(0, n, batch_size):
@@ -395,7 +414,8 @@ class Diffusion(keras.Model):
             batch_labels = labels[start:start + b] if self.conditional else np.zeros(b, "int32")
             for i, t in enumerate(timesteps):
                 t_prev = timesteps[i + 1] if i + 1 < len(timesteps) else -1
-                z = rng.standard_normal(x.shape).astype("float32") if sampler == "ddpm" else np.zeros_like(x)
+                noisy = sampler == "ddpm" or eta > 0
+                z = rng.standard_normal(x.shape).astype("float32") if noisy else np.zeros_like(x)
                 x = ops.convert_to_numpy(step(x, np.full(b, t, "int32"), np.full(b, t_prev, "int32"),
                                               batch_labels, z))
                 if trajectory_every and start == 0 and (i % trajectory_every == 0 or i == len(timesteps) - 1):
@@ -408,8 +428,8 @@ class Diffusion(keras.Model):
 class _ReverseStep:
     """One reverse step of ``model``'s sampler, as a callable that ``backend.compiled`` can trace."""
 
-    def __init__(self, model: Diffusion, sampler: str, guidance: float):
-        self.model, self.sampler, self.guidance = model, sampler, guidance
+    def __init__(self, model: Diffusion, sampler: str, guidance: float, eta: float = 0.0):
+        self.model, self.sampler, self.guidance, self.eta = model, sampler, guidance, eta
         self.arrays = model.schedule.arrays()
 
     def __call__(self, x, t, t_prev, labels, z):
@@ -417,7 +437,20 @@ class _ReverseStep:
         eps = model.predict_noise(x, t, labels if model.conditional else None, self.guidance)
         if self.sampler == "ddpm":
             return ddpm_step(x, t, eps, z, arrays["betas"], arrays["alpha_bars"], arrays["posterior_variance"])
-        return ddim_step(x, t, t_prev, eps, arrays["alpha_bars"])
+        return ddim_step(x, t, t_prev, eps, arrays["alpha_bars"], eta=self.eta, z=z)
+
+
+#: Min-SNR's cap: timesteps whose signal-to-noise ratio is above it are weighed down (Hang et al., 2023).
+SNR_GAMMA = 5.0
+
+
+def timestep_weights(schedule: Schedule, weighting: str = "min_snr") -> np.ndarray:
+    """The loss's weight of each timestep: 1 everywhere (``"simple"``), or ``min(SNR_t, 5) / SNR_t``
+    (``"min_snr"``: 1 where the image is mostly noise, below 1 where it is nearly clean)."""
+    if weighting == "simple":
+        return np.ones(schedule.timesteps, np.float32)
+    snr = schedule.snr()
+    return np.where(snr > SNR_GAMMA, SNR_GAMMA / np.maximum(snr, SNR_GAMMA), 1.0).astype(np.float32)
 
 
 def noise_prediction_loss(noise, prediction):
@@ -428,12 +461,13 @@ def noise_prediction_loss(noise, prediction):
 
 def make_diffusion(image_shape=(28, 28, 1), width: int = 16, schedule: str = "linear", timesteps: int = TIMESTEPS,
                    num_classes: int | None = None, label_dropout: float = 0.1, seed: int | None = None,
-                   learning_rate: float = 1e-3, ema: float = 0.999, steps_per_execution: int = 1) -> Diffusion:
+                   learning_rate: float = 1e-3, ema: float = 0.999, steps_per_execution: int = 1,
+                   weighting: str = "min_snr") -> Diffusion:
     """The course's diffusion model, compiled with Adam at a constant learning rate. ``ema`` > 0 keeps an
     exponential moving average of the weights (the optimizer's ``use_ema``), which becomes the weights
     at the end of ``fit`` (averaged weights give markedly cleaner samples)."""
     model = Diffusion(build_unet(image_shape, width, num_classes), Schedule(schedule, timesteps),
-                      num_classes=num_classes, label_dropout=label_dropout, seed=seed)
+                      num_classes=num_classes, label_dropout=label_dropout, seed=seed, weighting=weighting)
     optimizer = keras.optimizers.Adam(learning_rate, use_ema=ema > 0, ema_momentum=ema if ema > 0 else 0.99)
     model.compile(optimizer=optimizer, steps_per_execution=steps_per_execution)
     return model
