@@ -203,17 +203,18 @@ CPU_IMAGES_PER_SECOND: dict[str, float] = {"cnn": 748, "cnn_cifar10": 375, "dcga
 #: The training images of each lesson's full settings on the complete datasets (MNIST 60,000, CIFAR-10
 #: 50,000, about 29,500 MNIST-M pairs), per model, evaluators included: 01 MNIST 5 epochs + CIFAR-10 30;
 #: 02 five DCGAN epochs + two for "When GANs fail" + the MNIST evaluator (5 epochs); 03 thirty VAE
-#: epochs + three one-epoch VAEs; 04 24 CycleGAN epochs + the MNIST-M evaluator; 06 ten diffusion epochs.
+#: epochs + three one-epoch VAEs; 04 24 CycleGAN epochs + the MNIST-M evaluator; 06 ten diffusion epochs
+#: + the MNIST evaluator.
 LESSON_TRAINING_IMAGES: dict[str, dict[str, int]] = {
     "01": {"cnn": 60_000 * 5, "cnn_cifar10": 50_000 * 30},
     "02": {"dcgan": 60_000 * 7, "cnn": 60_000 * 5},
     "03": {"vae": 60_000 * 33},
     "04": {"cyclegan": 29_500 * 24, "cnn": 59_000 * 5},
-    "06": {"diffusion": 60_000 * 10},
+    "06": {"diffusion": 60_000 * 10, "cnn": 60_000 * 5},
 }
 
 #: What the full settings of each lesson take without a GPU, in minutes: the images above at the
-#: measured speeds. Estimates (sampling and evaluation not counted), not runs.
+#: measured speeds. Estimates (sampling and scoring not counted: lesson 06's samplers add minutes), not runs.
 CPU_MINUTES: dict[str, float] = {
     lesson: round(sum(n / CPU_IMAGES_PER_SECOND[model] for model, n in parts.items()) / 60)
     for lesson, parts in LESSON_TRAINING_IMAGES.items()}

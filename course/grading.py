@@ -431,7 +431,7 @@ def _encode(value):
     """A value as JSON-able plain data; NumPy arrays as ``.npy`` without pickle. Raises TypeError otherwise.
 
     Self-contained (imports inside, recursion by its own name): its source is also what the kernel runs
-    (:data:`_CALL`), so the grader and the kernel encode the same way from one definition."""
+    (:func:`_call_source`), so the grader and the kernel encode the same way from one definition."""
     import base64
     import io
 
@@ -478,7 +478,7 @@ def _decode(data):
 #: Runs in the kernel: calls the learner's function on plain data, prints plain data back. It carries
 #: its own decoder and the grader's own encoder (its source, inserted), so that nothing of the kernel's
 #: state is trusted to do it.
-_CALL = '''
+_CALL_TEMPLATE = '''
 def __course_grader_call(namespace, name, request):
     import base64, io, json
     import numpy as np
@@ -510,8 +510,19 @@ ENCODER
             except Exception as err:
                 reply = {"not_plain": str(err)}
     print("\\n" + MARKER + base64.b64encode(json.dumps(reply).encode()).decode(), flush=True)
-'''.replace("MARKER", repr(_MARKER)).replace(
-    "ENCODER", textwrap.indent(textwrap.dedent(inspect.getsource(_encode)), "    "))
+'''.replace("MARKER", repr(_MARKER))
+
+
+@functools.lru_cache(maxsize=None)
+def _call_source() -> str:
+    """:data:`_CALL_TEMPLATE` with the grader's ``_encode`` inserted (read from the course's source file;
+    built when first needed, so that importing the grader never depends on it)."""
+    try:
+        source = textwrap.dedent(inspect.getsource(_encode))
+    except (OSError, TypeError) as err:
+        raise CourseError("grading needs the course's Python source files (course/grading.py), which this "
+                          f"installation lacks ({err}); reinstall the course from its wheel or source.") from None
+    return _CALL_TEMPLATE.replace("ENCODER", textwrap.indent(source, "    "))
 
 
 class NotPlainData(Exception):
@@ -536,7 +547,7 @@ class Proxy:
         except TypeError as err:
             self.not_plain = f"the check passes it {err}"
             raise NotPlainData(self.not_plain) from None
-        code = (f"{_CALL}\n__course_grader_call(globals(), {self.name!r}, {request!r})\n"
+        code = (f"{_call_source()}\n__course_grader_call(globals(), {self.name!r}, {request!r})\n"
                 "del __course_grader_call")
         error, printed = self.kernel.execute(code, self.deadline, self.limit, silent=True)
         line = printed.rpartition(_MARKER)[2].split("\n", 1)[0] if _MARKER in printed else ""

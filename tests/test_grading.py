@@ -393,3 +393,32 @@ def test_the_verdict_takes_only_plain_data_from_the_kernel(reply, expected):
     exercise = grading._exercise(cell)
     exercise_id, result, detail = grading.verdict(exercise, _FakeKernel(reply), time.monotonic() + 30, 30)
     assert (exercise_id, result) == ("01.2", expected), detail
+
+
+def test_the_kernel_side_call_encodes_as_the_grader_decodes(capsys):
+    """What runs in the kernel (the grader's own _encode inserted into the call) returns the learner's
+    answer as plain data that the grader decodes back to the same values; a non-plain answer is named."""
+    import base64
+
+    import numpy as np
+
+    namespace = {}
+    exec(grading._call_source(), namespace)
+    answer = {"grid": [np.arange(6, dtype=np.float32).reshape(2, 3), (1, 2.5, None, "x")], "flag": True}
+    learner = {"solve": lambda x, scale=1: {**answer, "echo": x * scale},
+               "bad": lambda: object()}
+    request = json.dumps(grading._encode({"args": (np.ones(2),), "kwargs": {"scale": 3}}))
+
+    def reply(name, request):
+        namespace["__course_grader_call"](learner, name, request)
+        lines = [line for line in capsys.readouterr().out.split("\n") if grading._MARKER in line]
+        assert len(lines) == 1
+        return json.loads(base64.b64decode(lines[0].split(grading._MARKER, 1)[1]))
+
+    back = grading._decode(reply("solve", request)["result"])
+    np.testing.assert_array_equal(back["grid"][0], answer["grid"][0])
+    assert back["grid"][1] == (1, 2.5, None, "x") and back["flag"] is True
+    np.testing.assert_array_equal(back["echo"], np.full(2, 3.0))
+    empty = json.dumps(grading._encode({"args": (), "kwargs": {}}))
+    assert "object" in reply("bad", empty)["not_plain"]
+    assert reply("missing", empty)["raised"] == "NameError"

@@ -29,7 +29,7 @@ from ..jobs.evaluators import evaluator
 def main(argv=None) -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--run", required=True, help="a finished `python -m course train diffusion` run folder")
-    p.add_argument("--n", type=int, default=500, help="images per set (and real test images)")
+    p.add_argument("--n", type=int, default=500, help="images per set (and real images to compare with)")
     p.add_argument("--steps", type=int, default=50, help="DDIM steps")
     p.add_argument("--ddpm", action="store_true", help="also the ancestral sampler over all T steps")
     p.add_argument("--guidance", type=float, nargs="*", default=[0.0, 1.0, 2.0, 3.0, 5.0],
@@ -50,6 +50,8 @@ def main(argv=None) -> None:
     reference = x_test[: args.n] if args.reference == "test" else x_train[-args.n:]
     real_features, _ = classifier_features(judge, reference)
     etas = args.eta if args.eta else [meta.get("config", {}).get("eta", 0.0)]
+    if model.conditional and len(etas) > 1:
+        p.error("a conditional run sweeps guidance weights at one --eta; give one value")
     classes = model.num_classes or 10
     asked = diffusion_job.asked_labels(args.n, classes)
 
@@ -69,7 +71,7 @@ def main(argv=None) -> None:
     rows = []
     if model.conditional:
         for w in args.guidance:
-            rows.append(score(f"DDIM {args.steps} steps, guidance {w}", steps=args.steps, labels=asked, guidance=w,
+            rows.append(score(f"DDIM {args.steps} steps, eta {etas[0]:g}, guidance {w}", steps=args.steps, labels=asked, guidance=w,
                               eta=etas[0]))
         if args.ddpm:
             rows.append(score(f"DDPM {model.schedule.timesteps} steps, guidance {args.guidance[-1]}", sampler="ddpm",

@@ -35,7 +35,7 @@ class TrainConfig(RunConfig):
     epochs: int = 10
     batch_size: int = 64
     learning_rate: float = 1e-3
-    width: int = 16  # channels of the U-Net's first level (then 2x and 4x)
+    width: int = 16  # channels of the U-Net's first level (then 4x and 8x)
     schedule: Literal["linear", "cosine"] = "cosine"
     timesteps: int = diffusion.TIMESTEPS
     conditional: bool = False  # class-conditional, trained with label dropout for classifier-free guidance
@@ -45,7 +45,7 @@ class TrainConfig(RunConfig):
     samples: int = 2000  # generated images scored at the end
     sampler: Literal["ddim", "ddpm"] = "ddim"
     sample_steps: int = 50  # DDIM steps for the scored samples (the DDPM sampler takes all timesteps)
-    eta: float = 1.0  # DDIM's noise: 0 deterministic, 1 fresh noise at every step (chosen on validation: see lesson 06)
+    eta: float = 1.0  # DDIM's noise: 0 deterministic, 1 fresh noise at every step (chosen on training images: see lesson 06)
     guidance: float = 3.0  # conditional: classifier-free guidance weight of the scored samples (1: none)
 
 

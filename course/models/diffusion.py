@@ -7,8 +7,8 @@
 * :func:`build_unet`: a small U-Net (28 -> 14 -> 7 for MNIST) that reads a noisy image, its timestep
   (a sinusoidal embedding that scales and shifts every block) and, when conditional, a class (with one extra "null"
   class: the unconditional branch of classifier-free guidance). It predicts the noise ``eps``.
-* :class:`Diffusion`: one model, one optimizer, one loss: ``mean ||eps - eps_theta(x_t, t)||^2``
-  (the noise-prediction objective, a reweighted ELBO). Overrides ``call`` and ``compute_loss`` only,
+* :class:`Diffusion`: one model, one optimizer, one loss: ``||eps - eps_theta(x_t, t)||^2`` weighted per
+  timestep (the noise-prediction objective, a reweighted ELBO; Min-SNR weights by default). Overrides ``call`` and ``compute_loss`` only,
   so Keras' own train step runs on TensorFlow, JAX and PyTorch.
 * :func:`ddpm_step`, :func:`ddim_step`, :func:`guided_noise`: one reverse step of each sampler and the
   guidance mix, as plain functions of arrays; :meth:`Diffusion.sample` runs them batch by batch.
@@ -116,9 +116,10 @@ def ddim_step(x_t, t, t_prev, eps, alpha_bars, eta: float = 0.0, z=None, clip: b
     """One DDIM step ``x_t -> x_{t_prev}`` (``t_prev < t``; ``-1``: all the way to ``x_0``).
 
     Estimate ``x_0`` from the predicted noise, then put it back at the noise level of ``t_prev``:
-    ``x_prev = sqrt(a_prev) x0_hat + sqrt(1 - a_prev - sigma^2) eps + sigma z``; ``eta = 0`` (``sigma = 0``)
-    is deterministic, so a few dozen steps can skip most of the ``T``. ``clip`` keeps ``x0_hat`` in the
-    data's range [-1, 1]. Taught in 06_diffusion, DDIM.
+    ``x_prev = sqrt(a_prev) x0_hat + sqrt(1 - a_prev - sigma^2) eps + sigma z``. The marginals ``q(x_s | x_0)``
+    are those of training, so ``t_prev`` may skip many timesteps (a few dozen steps instead of ``T``);
+    ``eta = 0`` (``sigma = 0``) is deterministic, ``eta = 1`` over consecutive timesteps is the ancestral
+    step (up to ``clip``, which keeps ``x0_hat`` in the data's range [-1, 1]). Taught in 06_diffusion, DDIM.
     """
     x_t = ops.convert_to_tensor(x_t, "float32")
     a = _per_image(alpha_bars, t, x_t)
@@ -131,6 +132,8 @@ def ddim_step(x_t, t, t_prev, eps, alpha_bars, eta: float = 0.0, z=None, clip: b
     sigma2 = eta**2 * (1.0 - a_prev) / (1.0 - a) * (1.0 - a / a_prev)
     out = ops.sqrt(a_prev) * x0 + ops.sqrt(ops.maximum(1.0 - a_prev - sigma2, 0.0)) * eps
     if eta:
+        if z is None:
+            raise CourseError("ddim_step with eta > 0 adds noise: pass z, fresh standard normal noise of x_t's shape.")
         out = out + ops.sqrt(sigma2) * ops.convert_to_tensor(z, "float32")
     return out
 
@@ -177,7 +180,7 @@ def _groups(channels: int) -> int:
 def _block(x, emb, channels: int, name: str):
     """A residual block: norm, swish, conv; norm scaled and shifted by the timestep (and class)
     embedding; swish, conv. The scale and shift come after the normalisation, which would otherwise
-    remove much of an embedding added before it (Nichol and Dhariwal, 2021)."""
+    remove part of an embedding added before it (Dhariwal and Nichol, 2021)."""
     h = layers.GroupNormalization(_groups(x.shape[-1]), name=f"{name}_norm1")(x)
     h = layers.Activation("swish")(h)
     h = layers.Conv2D(channels, 3, padding="same", name=f"{name}_conv1")(h)
@@ -447,6 +450,8 @@ SNR_GAMMA = 5.0
 def timestep_weights(schedule: Schedule, weighting: str = "min_snr") -> np.ndarray:
     """The loss's weight of each timestep: 1 everywhere (``"simple"``), or ``min(SNR_t, 5) / SNR_t``
     (``"min_snr"``: 1 where the image is mostly noise, below 1 where it is nearly clean)."""
+    if weighting not in ("simple", "min_snr"):
+        raise CourseError(f"the loss weighting must be 'simple' or 'min_snr', got {weighting!r}.")
     if weighting == "simple":
         return np.ones(schedule.timesteps, np.float32)
     snr = schedule.snr()
@@ -459,7 +464,7 @@ def noise_prediction_loss(noise, prediction):
     return ops.mean(ops.square(ops.convert_to_tensor(noise, "float32") - ops.cast(prediction, "float32")))
 
 
-def make_diffusion(image_shape=(28, 28, 1), width: int = 16, schedule: str = "linear", timesteps: int = TIMESTEPS,
+def make_diffusion(image_shape=(28, 28, 1), width: int = 16, schedule: str = "cosine", timesteps: int = TIMESTEPS,
                    num_classes: int | None = None, label_dropout: float = 0.1, seed: int | None = None,
                    learning_rate: float = 1e-3, ema: float = 0.999, steps_per_execution: int = 1,
                    weighting: str = "min_snr") -> Diffusion:
