@@ -296,7 +296,7 @@ def evaluator_cache(tmp_path_factory):
 def test_train_diffusion_fast_writes_every_file_and_resumes(tmp_path, monkeypatch, evaluator_cache):
     monkeypatch.setenv("COURSE_CACHE_DIR", str(evaluator_cache))
     out = tmp_path / "d"
-    args = ["train", "diffusion", "--dataset", "synthetic_digits", "--fast", "--width", "8", "--samples", "60",
+    args = ["train", "diffusion", "--dataset", "synthetic_digits", "--fast", "--width", "4", "--samples", "60",
             "--sample-steps", "4", "--out", str(out)]
     assert main(args + ["--epochs", "1"]) == 0
     for name in ("samples.png", "samples.npz", "progress.gif", "metrics.json", "history.csv", "network.keras",
@@ -334,7 +334,7 @@ def test_resuming_gives_the_weights_of_an_uninterrupted_run(tmp_path):
 
     def fresh():
         keras.utils.set_random_seed(0)
-        model = dm.make_diffusion(width=8, timesteps=50, num_classes=10, seed=3, ema=0.5)
+        model = dm.make_diffusion(width=4, timesteps=50, num_classes=10, seed=3, ema=0.5)
         ds = job.labelled_input(data.pipeline(x, y, batch_size=32, shuffle=True, seed=0, scale="symmetric"))
         return model, ds
 
@@ -344,8 +344,8 @@ def test_resuming_gives_the_weights_of_an_uninterrupted_run(tmp_path):
     runs.fit_resumable(model, ds, epochs=1, run=tmp_path / "b", verbose=0)
     model, ds = fresh()
     runs.fit_resumable(model, ds, epochs=2, run=tmp_path / "b", verbose=0)
-    first = dm.make_diffusion(width=8, timesteps=50, num_classes=10, seed=3, ema=0.5)
-    second = dm.make_diffusion(width=8, timesteps=50, num_classes=10, seed=3, ema=0.5)
+    first = dm.make_diffusion(width=4, timesteps=50, num_classes=10, seed=3, ema=0.5)
+    second = dm.make_diffusion(width=4, timesteps=50, num_classes=10, seed=3, ema=0.5)
     runs.restore(first, runs.RunFolder(tmp_path / "a"))
     runs.restore(second, runs.RunFolder(tmp_path / "b"))
     for u, v in zip(first.network.get_weights(), second.network.get_weights()):
