@@ -260,11 +260,10 @@ class Diffusion(keras.Model):
                  label_dropout: float = 0.1, seed: int | None = None,
                  weighting: Literal["simple", "min_snr"] = "min_snr", **kwargs):
         super().__init__(**kwargs)
-        if weighting not in ("simple", "min_snr"):
-            raise CourseError(f"the loss weighting must be 'simple' or 'min_snr', got {weighting!r}.")
         self.weighting = weighting
         self.network = network
         self.schedule = schedule or Schedule()
+        self.loss_weights = timestep_weights(self.schedule, weighting)  # (T,): also refuses an unknown weighting
         self.num_classes = num_classes
         conditional_net = len(network.inputs) == 3
         if conditional_net != (num_classes is not None):
@@ -334,15 +333,12 @@ class Diffusion(keras.Model):
         loss (``weighting="simple"``) drops the factor: every timestep weighs the same. The default,
         ``"min_snr"`` (Hang et al., 2023), weighs a timestep by ``min(SNR_t, 5) / SNR_t``: the nearly
         clean timesteps, whose tiny noise is hard to predict and matters little to a sample, no longer
-        dominate the gradient, and the noisy ones, where the digit's shape is decided, learn sooner.
-        One loss, one optimizer: Keras' own ``train_step`` does the rest on every backend. Taught in
+        weigh in as much as the timesteps where the digit's shape is decided (their squared noise error
+        is the clean-image error times SNR_t; the weight caps that factor at 5). One loss, one optimizer: Keras' own ``train_step`` does the rest on every backend. Taught in
         06_diffusion, The loss.
         """
-        per_image = ops.mean(ops.square(ops.convert_to_tensor(y_pred["noise"], "float32")
-                                        - ops.cast(y_pred["prediction"], "float32")),
-                             axis=tuple(range(1, len(self.image_shape) + 1)))
-        weights = _per_image(timestep_weights(self.schedule, self.weighting), y_pred["t"], per_image)
-        loss = ops.mean(ops.reshape(weights, (-1,)) * per_image)
+        weights = ops.take(ops.convert_to_tensor(self.loss_weights), ops.cast(y_pred["t"], "int32"), axis=0)
+        loss = noise_prediction_loss(y_pred["noise"], y_pred["prediction"], weights)
         return loss / backend.replicas()  # replicas' gradients are summed
 
     # ------------------------------------------------------------------ sampling
@@ -388,8 +384,8 @@ class Diffusion(keras.Model):
 
         ``sampler="ddpm"`` is the ancestral sampler over all ``T`` steps (``steps`` is ignored);
         ``"ddim"`` the one over ``steps`` timesteps: deterministic with ``eta=0``; with ``eta=1`` each step
-        adds fresh noise as the ancestral sampler does (what lets later steps correct an imperfect
-        model's early mistakes; taught in 06_diffusion, DDIM). The noise comes from NumPy seeded
+        adds fresh noise as the ancestral sampler does (measured better for the course's small model;
+        taught in 06_diffusion, DDIM). The noise comes from NumPy seeded
         with ``seed``: a different draw for every image and every step (D4), the same for the same seed.
         A conditional model needs ``labels`` (``n`` class numbers). With ``trajectory_every=k`` also
         returns the first batch's images every ``k`` steps (and the last): the reverse process to watch.
@@ -449,7 +445,7 @@ SNR_GAMMA = 5.0
 
 def timestep_weights(schedule: Schedule, weighting: str = "min_snr") -> np.ndarray:
     """The loss's weight of each timestep: 1 everywhere (``"simple"``), or ``min(SNR_t, 5) / SNR_t``
-    (``"min_snr"``: 1 where the image is mostly noise, below 1 where it is nearly clean)."""
+    (``"min_snr"``: 1 wherever ``SNR_t <= 5``, below 1 where the image is nearly clean)."""
     if weighting not in ("simple", "min_snr"):
         raise CourseError(f"the loss weighting must be 'simple' or 'min_snr', got {weighting!r}.")
     if weighting == "simple":
@@ -458,10 +454,16 @@ def timestep_weights(schedule: Schedule, weighting: str = "min_snr") -> np.ndarr
     return np.where(snr > SNR_GAMMA, SNR_GAMMA / np.maximum(snr, SNR_GAMMA), 1.0).astype(np.float32)
 
 
-def noise_prediction_loss(noise, prediction):
-    """``mean((noise - prediction)^2)`` over images and pixels: the "simple" DDPM loss. The target is the
-    noise that was added, not the clean image (erratum D3)."""
-    return ops.mean(ops.square(ops.convert_to_tensor(noise, "float32") - ops.cast(prediction, "float32")))
+def noise_prediction_loss(noise, prediction, weights=None):
+    """The squared error of the predicted noise, averaged over pixels, then over images (each image
+    times its timestep's weight in ``weights``, when given): without weights, ``mean((noise -
+    prediction)^2)``, the "simple" DDPM loss. The target is the noise that was added, not the clean
+    image (erratum D3)."""
+    squared = ops.square(ops.convert_to_tensor(noise, "float32") - ops.cast(prediction, "float32"))
+    if weights is None:
+        return ops.mean(squared)
+    per_image = ops.mean(ops.reshape(squared, (ops.shape(squared)[0], -1)), axis=1)
+    return ops.mean(ops.cast(weights, "float32") * per_image)
 
 
 def make_diffusion(image_shape=(28, 28, 1), width: int = 16, schedule: str = "cosine", timesteps: int = TIMESTEPS,
