@@ -307,6 +307,7 @@ def test_train_diffusion_fast_writes_every_file_and_resumes(tmp_path, monkeypatc
                 "train_seconds", "sample_seconds", "images_per_second", "epochs", "examples"):
         assert key in metrics, key
     assert metrics["model"] == "diffusion" and metrics["samples"] == 60 and metrics["sample_steps"] == 4
+    assert metrics["width"] == 4  # under fast mode's cap of 8, the asked width
     samples = np.load(out / "samples.npz")["samples"]
     assert samples.dtype == np.uint8 and samples.shape == (60, 28, 28, 1)
     assert main(args + ["--epochs", "2", "--resume"]) == 0
@@ -323,6 +324,7 @@ def test_a_conditional_run_scores_the_asked_class(tmp_path, monkeypatch, evaluat
     saved = np.load(tmp_path / "c" / "samples.npz")
     assert saved["labels"].tolist() == (np.arange(40) % 10).tolist()
     assert 0.0 <= metrics["asked_class_accuracy"] <= 1.0 and metrics["guidance"] == 2.0
+    assert metrics["width"] == 8
     assert job.load_model(tmp_path / "c").conditional
 
 
@@ -350,6 +352,14 @@ def test_resuming_gives_the_weights_of_an_uninterrupted_run(tmp_path):
     runs.restore(second, runs.RunFolder(tmp_path / "b"))
     for u, v in zip(first.network.get_weights(), second.network.get_weights()):
         np.testing.assert_allclose(u, v, rtol=1e-5, atol=1e-6)
+
+
+def test_fast_mode_caps_the_width_and_the_sampler_steps_and_full_settings_keep_them():
+    assert job.DiffusionJob.width(job.TrainConfig(fast=True)) == job.FAST_WIDTH < job.TrainConfig().width
+    assert job.DiffusionJob.width(job.TrainConfig(fast=True, width=4)) == 4
+    assert job.DiffusionJob.width(job.TrainConfig(width=32)) == 32
+    assert job.DiffusionJob.steps(job.TrainConfig(fast=True)) == job.FAST_SAMPLE_STEPS
+    assert job.DiffusionJob.steps(job.TrainConfig()) == 50
 
 
 def test_effective_ema_averages_over_at_most_a_tenth_of_the_run():

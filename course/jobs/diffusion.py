@@ -49,8 +49,10 @@ class TrainConfig(RunConfig):
     guidance: float = 3.0  # conditional: classifier-free guidance weight of the scored samples (1: none)
 
 
-#: Fast mode's cap on DDIM steps (the samples of a fast run are for a look, not a figure).
+#: Fast mode's caps on DDIM steps and on the U-Net's width (the samples of a fast run are for a look,
+#: not a figure; a quarter of the arithmetic keeps the fast job, lesson 05's and CI's, short).
 FAST_SAMPLE_STEPS = 10
+FAST_WIDTH = 8
 
 
 def effective_ema(cfg, steps: int) -> float:
@@ -122,7 +124,7 @@ class DiffusionJob(TrainJob):
             raise CourseError(f"--eta must be in [0, 1] (0: deterministic DDIM, 1: fresh noise at every step), got {cfg.eta}.")
         steps = steps_per_epoch(len(d.x_train), d.batch_size) * d.epochs
         classes = len(d.loaded.class_names) if cfg.conditional else None
-        return diffusion.make_diffusion(d.image_shape, cfg.width, cfg.schedule, cfg.timesteps, classes,
+        return diffusion.make_diffusion(d.image_shape, self.width(cfg), cfg.schedule, cfg.timesteps, classes,
                                         cfg.label_dropout, seed=cfg.seed, learning_rate=cfg.learning_rate,
                                         ema=effective_ema(cfg, steps), steps_per_execution=cfg.steps_per_execution,
                                         weighting=cfg.weighting)
@@ -138,6 +140,11 @@ class DiffusionJob(TrainJob):
     def steps(cfg) -> int:
         """DDIM steps of the samples: ``cfg.sample_steps``, at most 10 in fast mode."""
         return min(cfg.sample_steps, FAST_SAMPLE_STEPS) if cfg.fast else cfg.sample_steps
+
+    @staticmethod
+    def width(cfg) -> int:
+        """Channels of the U-Net's first level: ``cfg.width``, at most 8 in fast mode."""
+        return min(cfg.width, FAST_WIDTH) if cfg.fast else cfg.width
 
     def _sample(self, cfg, model, n, seed, **kwargs):
         labels = asked_labels(n, model.num_classes) if model.conditional else None
@@ -176,6 +183,7 @@ class DiffusionJob(TrainJob):
             labels = saved["labels"] if "labels" in saved.files else None
         result, fake_classes = score_samples(samples, d, cfg.dataset, fast=cfg.fast, data_dir=data_dir)
         result.update({
+            "width": self.width(cfg),
             "sampler": cfg.sampler,
             "sample_steps": int(self.steps(cfg) if cfg.sampler == "ddim" else cfg.timesteps),
             "eta": cfg.eta if cfg.sampler == "ddim" else None,
