@@ -287,14 +287,8 @@ def test_label_dropout_uses_the_null_class_only_in_training(monkeypatch):
 # --------------------------------------------------------------------------- the job
 
 
-@pytest.fixture(scope="module")
-def evaluator_cache(tmp_path_factory):
-    """One cache of evaluator classifiers for this file's jobs (each is trained once, in a process of its own)."""
-    return tmp_path_factory.mktemp("cache")
-
-
-def test_train_diffusion_fast_writes_every_file_and_resumes(tmp_path, monkeypatch, evaluator_cache):
-    monkeypatch.setenv("COURSE_CACHE_DIR", str(evaluator_cache))
+def test_train_diffusion_fast_writes_every_file_and_resumes(tmp_path):
+    # the evaluator comes from the test session's shared cache (conftest.py): built once, under a lock
     out = tmp_path / "d"
     args = ["train", "diffusion", "--dataset", "synthetic_digits", "--fast", "--width", "4", "--samples", "60",
             "--sample-steps", "4", "--out", str(out)]
@@ -316,8 +310,7 @@ def test_train_diffusion_fast_writes_every_file_and_resumes(tmp_path, monkeypatc
     assert network.sample(2, steps=2).shape == (2, 28, 28, 1)
 
 
-def test_a_conditional_run_scores_the_asked_class(tmp_path, monkeypatch, evaluator_cache):
-    monkeypatch.setenv("COURSE_CACHE_DIR", str(evaluator_cache))
+def test_a_conditional_run_scores_the_asked_class(tmp_path):
     cfg = job.TrainConfig(dataset="synthetic_digits", fast=True, conditional=True, width=8, epochs=1, samples=40,
                           sample_steps=3, guidance=2.0)
     metrics = job.train(cfg, tmp_path / "c", verbose=0)
