@@ -69,7 +69,7 @@ def _train_parser(model: str, config_class) -> argparse.ArgumentParser:
 
     p = argparse.ArgumentParser(prog=f"python -m course train {model}",
                                 description=f"Train a {model} into a run folder (settings: {config_class.__name__}).")
-    p.add_argument("--out", help="run folder (default: runs/MODEL-DATASET[-fast] in $COURSE_HOME)")
+    p.add_argument("--out", help="run folder (default: runs/MODEL-DATASET[-conditional][-fast] in $COURSE_HOME)")
     p.add_argument("--resume", action="store_true", help="continue from the run folder's last checkpoint")
     p.add_argument("--data-dir", help="folder with the official files (default: $COURSE_DATA_DIR)")
     helps = _field_help(config_class)
@@ -91,6 +91,13 @@ def _train_parser(model: str, config_class) -> argparse.ArgumentParser:
     return p
 
 
+def default_run_folder(model: str, cfg) -> Path:
+    """``runs/MODEL-DATASET[-conditional][-fast]`` in the course's home: a conditional diffusion model
+    is another run than the unconditional one, a fast run another than the full one."""
+    kind = "-conditional" if getattr(cfg, "conditional", False) else ""
+    return config.runs_dir() / f"{model}-{cfg.dataset}{kind}{'-fast' if cfg.fast else ''}"
+
+
 def _cmd_train(args) -> int:
     from . import data
 
@@ -107,8 +114,7 @@ def _cmd_train(args) -> int:
         config.set_fast_mode(True)
     cfg = module.TrainConfig(**settings)
     data.spec(cfg.dataset)  # an unknown dataset fails here, before anything is built
-    default_out = config.runs_dir() / f"{args.model}-{cfg.dataset}{'-fast' if cfg.fast else ''}"
-    out = Path(given.out) if given.out else default_out
+    out = Path(given.out) if given.out else default_run_folder(args.model, cfg)
     verbose = 1 if sys.stdout.isatty() else 2
     metrics = module.train(cfg, out, resume=given.resume, data_dir=given.data_dir, verbose=verbose)
     print(json.dumps({k: v for k, v in metrics.items() if k != "config"}, indent=2))
@@ -125,7 +131,7 @@ def _cmd_evaluate(args) -> int:
 
     run = Path(args.run)
     meta = json.loads((run / "metrics.json").read_text()) if (run / "metrics.json").is_file() else {}
-    if meta.get("model") in ("dcgan", "vae", "cyclegan"):
+    if meta.get("model") in ("dcgan", "vae", "cyclegan", "diffusion"):
         result = judge.evaluate_run(run, data_dir=args.data_dir)
         print(json.dumps(result, indent=2))
         print(f"Wrote {run / 'evaluation.json'}")

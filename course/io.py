@@ -131,9 +131,10 @@ class FileLock:
     Where the file system cannot lock (some network drives), it warns once and goes on unlocked.
     """
 
-    def __init__(self, path: str | os.PathLike, what: str = "this folder"):
+    def __init__(self, path: str | os.PathLike, what: str = "this folder", wait: bool = False):
         self.path = Path(path)
         self.what = what
+        self.wait = wait  # in a ``with`` block: wait for another process's lock instead of raising
 
     def acquire(self, wait: bool = False) -> "FileLock":
         """Take the lock; if another process holds it, raise :class:`LockedError` naming it, or
@@ -182,7 +183,7 @@ class FileLock:
             handle.close()
 
     def __enter__(self) -> "FileLock":
-        return self.acquire()
+        return self.acquire(wait=self.wait)
 
     def __exit__(self, *exc) -> None:
         self.release()

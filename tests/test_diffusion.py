@@ -353,6 +353,20 @@ def test_fast_mode_caps_the_width_and_the_sampler_steps_and_full_settings_keep_t
     assert job.DiffusionJob.width(job.TrainConfig(width=32)) == 32
     assert job.DiffusionJob.steps(job.TrainConfig(fast=True)) == job.FAST_SAMPLE_STEPS
     assert job.DiffusionJob.steps(job.TrainConfig()) == 50
+    # the run folder's settings hold the width the network has: fast runs asking for 16 or 32 are one run
+    assert job.DiffusionJob().settings(job.TrainConfig(fast=True), "float32")["width"] == job.FAST_WIDTH
+    assert (job.DiffusionJob().settings(job.TrainConfig(fast=True, width=32), "float32")
+            == job.DiffusionJob().settings(job.TrainConfig(fast=True), "float32"))
+
+
+def test_the_conditional_model_has_a_default_run_folder_of_its_own():
+    from course import cli, config
+
+    folders = {cli.default_run_folder("diffusion", job.TrainConfig(conditional=c, fast=f)).name
+               for c in (False, True) for f in (False, True)}
+    assert folders == {"diffusion-mnist", "diffusion-mnist-fast", "diffusion-mnist-conditional",
+                       "diffusion-mnist-conditional-fast"}
+    assert cli.default_run_folder("diffusion", job.TrainConfig()).parent == config.runs_dir()
 
 
 def test_effective_ema_averages_over_at_most_a_tenth_of_the_run():
@@ -465,6 +479,18 @@ def test_the_embedding_scales_and_shifts_each_block_after_its_normalisation():
     emb.set_weights([kernel, bias + np.concatenate([np.zeros(channels), np.full(channels, 3.0)]).astype("float32")])
     moved = numpy(probe([x, t, np.zeros(3, "int32")]))
     assert np.abs(moved - base).mean() > 0.05
+
+
+def test_the_label_reaches_the_predicted_noise_and_the_null_class_is_a_class_of_its_own():
+    """The conditional network's output depends on the label (each of the ten, and the null class
+    differs from all of them): a label path that was cut, or a null class folded into a digit, fails."""
+    keras.utils.set_random_seed(0)
+    net = dm.build_unet((8, 8, 1), 4, num_classes=10)
+    x = np.repeat(np.random.default_rng(0).standard_normal((1, 8, 8, 1)).astype("float32"), 11, axis=0)
+    t = np.full(11, 500, "int32")
+    out = numpy(net([x, t, np.arange(11, dtype="int32")])).reshape(11, -1)  # labels 0..9 and the null class 10
+    gaps = np.abs(out[:, None] - out[None, :]).mean(axis=-1)
+    assert gaps[~np.eye(11, dtype=bool)].min() > 1e-6
 
 
 def test_ddim_with_eta_one_over_consecutive_timesteps_is_the_ancestral_step():

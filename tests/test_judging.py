@@ -151,6 +151,17 @@ def test_evaluate_and_compare_a_run_from_the_command_line(tmp_path, monkeypatch,
     assert (tmp_path / "comparison.png").stat().st_size > 0
     assert cli.main(["evaluate", str(run)]) == 0 and '"precision"' in capsys.readouterr().out
     assert cli.main(["evaluate", str(tmp_path / "nothing")]) == 2  # no metrics.json: a clear error
+    # a conditional diffusion run: its saved samples, every measure, and how often the asked digit is read
+    diffusion_run = tmp_path / "diffusion-run"
+    diffusion_run.mkdir()
+    (diffusion_run / "metrics.json").write_text(json.dumps({
+        "model": "diffusion", "dataset": "mnist", "fast": True, "epochs": 1, "sampler": "ddim", "sample_steps": 10,
+        "asked_class_accuracy": 0.5, "guidance": 3.0}))
+    np.savez(diffusion_run / "samples.npz", samples=samples, labels=np.arange(200) % 10)
+    assert cli.main(["evaluate", str(diffusion_run)]) == 0
+    saved = json.loads((diffusion_run / "evaluation.json").read_text())
+    assert saved["model"] == "diffusion" and saved["sampler"] == "ddim, 10 steps" and "precision" in saved
+    assert saved["asked_class_accuracy"] == 0.5 and saved["guidance"] == 3.0
 
 
 def test_the_spread_draws_new_images_on_both_sides():

@@ -255,6 +255,28 @@ def test_another_process_on_the_folder_is_named_and_a_dead_ones_lock_never_block
         pass
 
 
+def test_the_waiting_locks_of_the_evaluator_cache_and_lesson_05_are_free_again_after_their_block(tmp_path):
+    """A lock taken for a ``with`` block is released at its end: another process (here another open
+    file, which ``flock`` treats alike) can take it. Taking it twice on entry would hold it until the
+    process ends: a notebook kernel would block every other one that builds the same evaluator."""
+    from course import io
+    from course.jobs import evaluators
+
+    def free(path):
+        with open(path, "a+") as handle:
+            if io._try_lock(handle):
+                io._unlock(handle)
+                return True
+            return False
+
+    with evaluators._lock(tmp_path / "cache"):
+        assert not free(tmp_path / "cache.lock")  # held inside the block
+    assert free(tmp_path / "cache.lock")
+    with FileLock(tmp_path / "run.lesson05.lock", wait=True):
+        assert not free(tmp_path / "run.lesson05.lock")
+    assert free(tmp_path / "run.lesson05.lock")
+
+
 def test_temporary_files_a_kill_left_are_removed_when_the_folder_is_next_used(tmp_path):
     (tmp_path / "checkpoints").mkdir()
     left = [tmp_path / ".tmp-metrics.abc.json", tmp_path / "checkpoints" / ".tmp-epoch-0001.weights.xyz.h5"]

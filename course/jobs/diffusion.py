@@ -35,7 +35,7 @@ class TrainConfig(RunConfig):
     epochs: int = 10
     batch_size: int = 64
     learning_rate: float = 1e-3
-    width: int = 16  # channels of the U-Net's first level (then 4x and 8x)
+    width: int = 16  # channels of the U-Net's first level (then 4x and 8x; at most 8 in fast mode)
     schedule: Literal["linear", "cosine"] = "cosine"
     timesteps: int = diffusion.TIMESTEPS
     conditional: bool = False  # class-conditional, trained with label dropout for classifier-free guidance
@@ -145,6 +145,10 @@ class DiffusionJob(TrainJob):
     def width(cfg) -> int:
         """Channels of the U-Net's first level: ``cfg.width``, at most 8 in fast mode."""
         return min(cfg.width, FAST_WIDTH) if cfg.fast else cfg.width
+
+    def settings(self, cfg, policy: str | None = None) -> dict:
+        """The base job's settings, with the width the network has (fast mode's cap applied)."""
+        return {**super().settings(cfg, policy), "width": self.width(cfg)}
 
     def _sample(self, cfg, model, n, seed, **kwargs):
         labels = asked_labels(n, model.num_classes) if model.conditional else None

@@ -195,7 +195,7 @@ def lesson_runs(fast: bool, data_dir=None, verbose: int = 2) -> dict[str, Path]:
     for name, (model, settings, folder) in LESSON_RUNS.items():
         run = root / (folder if full else folder + "-fast")
         # one trainer at a time: another notebook (or process) training the same run is waited for
-        with FileLock(run.with_name(run.name + ".lesson05.lock"), what=f"Training {run}").acquire(wait=True):
+        with FileLock(run.with_name(run.name + ".lesson05.lock"), what=f"Training {run}", wait=True):
             if not (run / "metrics.json").is_file():
                 module = job_module(model)
                 print(f"{name}: training {run}")
