@@ -287,12 +287,14 @@ def test_label_dropout_uses_the_null_class_only_in_training(monkeypatch):
 # --------------------------------------------------------------------------- the job
 
 
-def test_train_diffusion_fast_writes_every_file_and_resumes(tmp_path):
+def test_train_diffusion_fast_writes_every_file_scores_the_asked_class_and_resamples_a_finished_run(tmp_path):
+    """One conditional job from the command line (the unconditional job runs in lesson 05 and in CI's
+    fast jobs; resuming mid-run is test_resuming_gives_the_weights_of_an_uninterrupted_run)."""
     # the evaluator comes from the test session's shared cache (conftest.py): built once, under a lock
     out = tmp_path / "d"
-    args = ["train", "diffusion", "--dataset", "synthetic_digits", "--fast", "--width", "4", "--samples", "60",
-            "--sample-steps", "4", "--out", str(out)]
-    assert main(args + ["--epochs", "1"]) == 0
+    args = ["train", "diffusion", "--dataset", "synthetic_digits", "--fast", "--conditional", "--width", "4",
+            "--epochs", "1", "--sample-steps", "4", "--out", str(out)]
+    assert main(args + ["--samples", "60", "--guidance", "2"]) == 0
     for name in ("samples.png", "samples.npz", "progress.gif", "metrics.json", "history.csv", "network.keras",
                  "checkpoints/state.json"):
         assert (out / name).is_file(), name
@@ -302,23 +304,18 @@ def test_train_diffusion_fast_writes_every_file_and_resumes(tmp_path):
         assert key in metrics, key
     assert metrics["model"] == "diffusion" and metrics["samples"] == 60 and metrics["sample_steps"] == 4
     assert metrics["width"] == 4  # under fast mode's cap of 8, the asked width
-    samples = np.load(out / "samples.npz")["samples"]
-    assert samples.dtype == np.uint8 and samples.shape == (60, 28, 28, 1)
-    assert main(args + ["--epochs", "2", "--resume"]) == 0
-    assert json.loads((out / "metrics.json").read_text())["epochs"] == 2
-    network = job.load_model(out)
-    assert network.sample(2, steps=2).shape == (2, 28, 28, 1)
-
-
-def test_a_conditional_run_scores_the_asked_class(tmp_path):
-    cfg = job.TrainConfig(dataset="synthetic_digits", fast=True, conditional=True, width=8, epochs=1, samples=40,
-                          sample_steps=3, guidance=2.0)
-    metrics = job.train(cfg, tmp_path / "c", verbose=0)
-    saved = np.load(tmp_path / "c" / "samples.npz")
-    assert saved["labels"].tolist() == (np.arange(40) % 10).tolist()
     assert 0.0 <= metrics["asked_class_accuracy"] <= 1.0 and metrics["guidance"] == 2.0
-    assert metrics["width"] == 8
-    assert job.load_model(tmp_path / "c").conditional
+    saved = np.load(out / "samples.npz")
+    assert saved["samples"].dtype == np.uint8 and saved["samples"].shape == (60, 28, 28, 1)
+    assert saved["labels"].tolist() == (np.arange(60) % 10).tolist()  # each class asked in turn
+    # a finished run resumed with other measurement settings is sampled and scored again, not retrained
+    assert main(args + ["--samples", "40", "--guidance", "1", "--resume"]) == 0
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["epochs"] == 1 and metrics["samples"] == 40 and metrics["guidance"] == 1.0
+    assert np.load(out / "samples.npz")["labels"].shape == (40,)
+    model = job.load_model(out)
+    assert model.conditional and model.sample(2, steps=2, labels=np.array([3, 7])).shape == (2, 28, 28, 1)
+    assert len((out / "history.csv").read_text().strip().splitlines()) == 2  # a header and the one epoch
 
 
 def test_resuming_gives_the_weights_of_an_uninterrupted_run(tmp_path):
