@@ -161,6 +161,21 @@ class AdversarialTrainStep:
 # --------------------------------------------------------------------------- using a trained network
 
 
+def build_optimizer(model: keras.Model) -> None:
+    """Make the variables of ``model``'s compiled optimizer now (in the model's distribution scope),
+    before ``fit`` traces the train step. Made inside the first trace instead, they make TensorFlow
+    trace the whole step a second time (its rule for variables created in a ``tf.function``)."""
+    optimizer = getattr(model, "optimizer", None)
+    if optimizer is None or optimizer.built:
+        return
+    strategy = getattr(model, "distribute_strategy", None)  # TensorFlow's trainer; JAX and PyTorch have none
+    if strategy is None:
+        optimizer.build(model.trainable_variables)
+        return
+    with strategy.scope():
+        optimizer.build(model.trainable_variables)
+
+
 def apply_in_batches(model, x: np.ndarray, batch_size: int = 500) -> np.ndarray:
     """``model(x, training=False)`` batch by batch, as NumPy.
 

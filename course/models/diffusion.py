@@ -27,6 +27,7 @@ from keras import layers, ops
 
 from .. import backend
 from ..errors import CourseError, ShapeError
+from .base import build_optimizer
 
 #: Timesteps of the forward process (Ho et al., 2020).
 TIMESTEPS = 1000
@@ -294,7 +295,9 @@ class Diffusion(keras.Model):
                 "num_classes": self.num_classes, "label_dropout": self.label_dropout, "weighting": self.weighting}
 
     def _maybe_symbolic_build(self, iterator=None, data_batch=None):
-        """Nothing to build: the network is built when the model is made."""
+        """Nothing to trace: the network is built when the model is made; the optimizer's variables are
+        made here, before the train step is traced (TensorFlow's trainer calls this)."""
+        build_optimizer(self)
 
     def _split(self, data):
         if self.conditional:

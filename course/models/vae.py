@@ -15,7 +15,7 @@ from keras import layers, ops
 
 from .. import backend, losses
 from ..errors import ShapeError
-from .base import apply_in_batches
+from .base import apply_in_batches, build_optimizer
 
 #: log-variances are clipped to this range: exp(+-10) keeps the KL and the sampling finite.
 LOG_VAR_LIMIT = 10.0
@@ -121,8 +121,10 @@ class VAE(keras.Model):
         return {"target": target, "mean": mean, "log_var": log_var, "logits": logits}
 
     def _maybe_symbolic_build(self, iterator=None, data_batch=None):
-        """Nothing to build: encoder and decoder are built when the model is made (and Keras' TensorFlow
-        trainer's sample-batch trace fails under ``MultiWorkerMirroredStrategy``)."""
+        """Nothing to trace: encoder and decoder are built when the model is made (and Keras' TensorFlow
+        trainer's sample-batch trace fails under ``MultiWorkerMirroredStrategy``); the optimizer's
+        variables are made here, before the train step is traced."""
+        build_optimizer(self)
 
     def reconstruct(self, x):
         """Reconstruction logits for (binary) images ``x``: encode, sample ``z``, decode."""
