@@ -67,3 +67,23 @@ def no_data_env(monkeypatch, tmp_path):
 
     monkeypatch.setattr(loading, "_load_keras", offline)
     return tmp_path
+
+
+@pytest.fixture
+def stand_in_evaluator(monkeypatch):
+    """Train jobs score their samples with a fixed, untrained classifier of the right input shape instead
+    of the cached lesson-01 evaluator: a job test checks what the job writes, not the judge (training and
+    caching the evaluator is tests/test_jobs.py's part). Returns the datasets it was asked for."""
+    from course import data
+    from course.jobs import cyclegan as cyclegan_job, evaluators
+    from course.models import cnn
+
+    asked = []
+
+    def judge(dataset, **_):
+        asked.append(dataset)
+        return cnn.build_classifier(data.spec(dataset).image_shape, widths=(8, 16), convs=(1, 1))
+
+    monkeypatch.setattr(evaluators, "evaluator", judge)
+    monkeypatch.setattr(cyclegan_job, "evaluator", judge)
+    return asked

@@ -46,10 +46,9 @@ def test_train_and_evaluate_on_synthetic_digits(tmp_path, capsys):
     assert report["test_examples"] == 2000 and report["test_accuracy"] == pytest.approx(metrics["test_accuracy"], abs=1e-3)
 
 
-def test_train_dcgan_fast_writes_every_file_and_resumes(tmp_path, capsys):
+def test_train_dcgan_fast_writes_every_file_and_resumes(tmp_path, capsys, stand_in_evaluator):
     import numpy as np
 
-    # the evaluator comes from the test session's shared cache (conftest.py): built once, under a lock
     out = tmp_path / "gan"
     args = ["train", "dcgan", "--dataset", "synthetic_digits", "--fast", "--out", str(out)]
     assert main(args + ["--epochs", "1"]) == 0

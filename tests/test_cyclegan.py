@@ -262,10 +262,9 @@ def test_resume_restores_all_four_optimizers_and_the_pools(tmp_path):
 # --------------------------------------------------------------------------- the train job
 
 
-def test_train_cyclegan_fast_writes_every_file_and_refuses_a_longer_schedule(tmp_path, monkeypatch, capsys):
+def test_train_cyclegan_fast_writes_every_file_and_refuses_a_longer_schedule(tmp_path, capsys, stand_in_evaluator):
     from course.cli import main
 
-    monkeypatch.setenv("COURSE_CACHE_DIR", str(tmp_path / "cache"))
     write_mnist_folder(tmp_path / "data" / "mnist", n_train=160, n_test=24)
     write_cifar_folder(tmp_path / "data" / "cifar-10-batches-py", n=4)
     out = tmp_path / "run"

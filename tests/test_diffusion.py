@@ -287,10 +287,10 @@ def test_label_dropout_uses_the_null_class_only_in_training(monkeypatch):
 # --------------------------------------------------------------------------- the job
 
 
-def test_train_diffusion_fast_writes_every_file_scores_the_asked_class_and_resamples_a_finished_run(tmp_path):
+def test_train_diffusion_fast_writes_every_file_scores_the_asked_class_and_resamples_a_finished_run(
+        tmp_path, stand_in_evaluator):
     """One conditional job from the command line (the unconditional job runs in lesson 05 and in CI's
     fast jobs; resuming mid-run is test_resuming_gives_the_weights_of_an_uninterrupted_run)."""
-    # the evaluator comes from the test session's shared cache (conftest.py): built once, under a lock
     out = tmp_path / "d"
     args = ["train", "diffusion", "--dataset", "synthetic_digits", "--fast", "--conditional", "--width", "4",
             "--epochs", "1", "--sample-steps", "4", "--out", str(out)]
@@ -316,6 +316,7 @@ def test_train_diffusion_fast_writes_every_file_scores_the_asked_class_and_resam
     model = job.load_model(out)
     assert model.conditional and model.sample(2, steps=2, labels=np.array([3, 7])).shape == (2, 28, 28, 1)
     assert len((out / "history.csv").read_text().strip().splitlines()) == 2  # a header and the one epoch
+    assert set(stand_in_evaluator) == {"synthetic_digits"}  # scored by the classifier of its own dataset
 
 
 def test_resuming_gives_the_weights_of_an_uninterrupted_run(tmp_path):
