@@ -76,7 +76,8 @@ def evaluator(dataset: str = "mnist", *, fast: bool | None = None, data_dir=None
 
 
 def _lock(folder: Path):
-    """The evaluator cache's lock, for a ``with`` block: taken on entry (waiting for another process), released at its end."""
+    """The evaluator cache's lock, for a ``with`` block: taken on entry (waiting for another process),
+    released at its end."""
     return FileLock(folder.with_name(folder.name + ".lock"), what=f"The evaluator cache {folder}", wait=True)
 
 
