@@ -5,6 +5,8 @@ Taught in 02_dcgan (the train step) and used by 04.
 """
 from __future__ import annotations
 
+import contextlib
+
 import keras
 import numpy as np
 
@@ -169,10 +171,7 @@ def build_optimizer(model: keras.Model) -> None:
     if optimizer is None or optimizer.built:
         return
     strategy = getattr(model, "distribute_strategy", None)  # TensorFlow's trainer; JAX and PyTorch have none
-    if strategy is None:
-        optimizer.build(model.trainable_variables)
-        return
-    with strategy.scope():
+    with strategy.scope() if strategy is not None else contextlib.nullcontext():
         optimizer.build(model.trainable_variables)
 
 
