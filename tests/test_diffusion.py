@@ -504,6 +504,51 @@ def test_ddim_with_eta_one_over_consecutive_timesteps_is_the_ancestral_step():
     assert np.abs(deterministic - ddpm).max() > 1e-2
 
 
+def test_the_clipped_ancestral_step_is_the_textbook_step_while_x0_is_in_range_and_stays_in_range_after():
+    """The sampler's DDPM step takes its mean from x0_hat clipped to [-1, 1]: the same mean as the noise form
+    wherever x0_hat is inside, and a bounded one at the cosine schedule's first reverse steps (1 - beta = 0.001),
+    where the noise form multiplies the network's error by 1 / sqrt(0.001)."""
+    s = dm.Schedule("cosine", 100).arrays()
+    rng = np.random.default_rng(1)
+    x0 = rng.uniform(-0.9, 0.9, (4, 5, 5, 1)).astype("float32")
+    noise, z = (rng.standard_normal(x0.shape).astype("float32") for _ in range(2))
+    t = np.array([0, 20, 60, 90], "int32")
+    x_t = numpy(dm.q_sample(x0, t, noise, s["alpha_bars"]))
+    args = (s["betas"], s["alpha_bars"], s["posterior_variance"])
+    np.testing.assert_allclose(numpy(dm.ddpm_step(x_t, t, noise, z, *args, clip=True)),
+                               numpy(dm.ddpm_step(x_t, t, noise, z, *args)), rtol=1e-4, atol=1e-4)
+    last = np.full(4, 99, "int32")  # beta = 0.999: the first reverse step
+    x_t = numpy(dm.q_sample(x0, last, noise, s["alpha_bars"]))
+    wrong = noise + 0.1 * rng.standard_normal(x0.shape).astype("float32")  # a network 10% off
+    zero = np.zeros_like(z)
+    textbook = numpy(dm.ddpm_step(x_t, last, wrong, zero, *args))
+    clipped = numpy(dm.ddpm_step(x_t, last, wrong, zero, *args, clip=True))
+    assert np.abs(textbook).max() > 1.0  # the error, times about 32
+    a_prev = s["alpha_bars"][98]
+    assert np.abs(clipped - np.sqrt(1 - s["betas"][99]) * (1 - a_prev) / (1 - s["alpha_bars"][99]) * x_t).max() \
+        <= np.sqrt(a_prev) * s["betas"][99] / (1 - s["alpha_bars"][99]) + 1e-6  # the x0 term is at most its weight
+
+
+def test_the_ancestral_sampler_is_ddim_at_eta_one_over_every_timestep():
+    """Diffusion.sample's DDPM clips x0_hat as DDIM does: over all T timesteps at eta = 1 the two samplers are
+    one (with the textbook step they part wherever an untrained network's x0_hat leaves [-1, 1])."""
+    keras.utils.set_random_seed(0)
+    model = dm.Diffusion(dm.build_unet((8, 8, 1), 4), dm.Schedule("cosine", 20))
+    ddpm = model.sample(3, sampler="ddpm", seed=5)
+    ddim = model.sample(3, sampler="ddim", steps=20, eta=1.0, seed=5)
+    np.testing.assert_allclose(ddpm, ddim, atol=2e-4)
+    textbook = model.sample(3, sampler="ddpm", seed=5, clip=False)  # what the benchmark's --unclipped measures
+    assert np.abs(textbook - ddpm).max() > 1e-2
+
+
+def test_the_benchmark_refuses_unclipped_without_the_ancestral_sampler(capsys):
+    from course.benchmarks import diffusion as bench
+
+    with pytest.raises(SystemExit):
+        bench.main(["--run", "no-such-run", "--unclipped"])
+    assert "give --ddpm too" in capsys.readouterr().err
+
+
 def test_sampling_with_eta_draws_fresh_noise_reproducibly_and_refuses_bad_eta():
     keras.utils.set_random_seed(0)
     model = dm.Diffusion(dm.build_unet((8, 8, 1), 4), dm.Schedule("linear", 20))

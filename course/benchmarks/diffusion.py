@@ -1,12 +1,13 @@
 """Lesson 06's sampler and guidance figures for a finished diffusion run:
-`python -m course benchmark diffusion --run DIR [--n 500] [--steps 50] [--eta 0 1] [--ddpm] [--guidance 0 1 3 5]
-[--reference test|train]`.
+`python -m course benchmark diffusion --run DIR [--n 500] [--steps 50] [--eta 0 1] [--ddpm [--unclipped]]
+[--guidance 0 1 3 5] [--reference test|train]`.
 
 For the run's network (with its averaged weights) it generates ``--n`` images per setting from one seed
 and scores each set with the lesson-01 MNIST classifier (the same classifier as the run's metrics):
 Fréchet distance to ``--n`` real test images, the smallest class share, and, for a conditional run, how
 often the classifier reads the asked digit. Settings: DDIM with ``--steps`` steps; with ``--ddpm`` also the
-ancestral sampler over all T steps (slow: T network calls per image); for a conditional run each
+ancestral sampler over all T steps (slow: T network calls per image), and with ``--unclipped`` also its
+textbook step, whose estimate of x_0 is not clipped to [-1, 1] (what the clipping is worth); for a conditional run each
 guidance weight of ``--guidance``; for an unconditional run each DDIM noise level ``--eta``. Prints
 the wall time of each set's sampling too. ``--reference train`` compares with the *last* ``--n``
 training images instead of the test images: what choosing a sampler setting uses, so that the test
@@ -32,6 +33,8 @@ def main(argv=None) -> None:
     p.add_argument("--n", type=int, default=500, help="images per set (and real images to compare with)")
     p.add_argument("--steps", type=int, default=50, help="DDIM steps")
     p.add_argument("--ddpm", action="store_true", help="also the ancestral sampler over all T steps")
+    p.add_argument("--unclipped", action="store_true",
+                   help="with --ddpm: also the ancestral sampler's textbook step, x_0's estimate not clipped")
     p.add_argument("--guidance", type=float, nargs="*", default=[0.0, 1.0, 2.0, 3.0, 5.0],
                    help="conditional runs: guidance weights to sweep (DDIM)")
     p.add_argument("--eta", type=float, nargs="*", default=None,
@@ -43,6 +46,8 @@ def main(argv=None) -> None:
     p.add_argument("--data-dir")
     p.add_argument("--out", help="also write the result as JSON to this file")
     args = p.parse_args(argv)
+    if args.unclipped and not args.ddpm:
+        p.error("--unclipped compares the ancestral sampler's two steps: give --ddpm too")
     meta = json.loads((Path(args.run) / "metrics.json").read_text())
     model = diffusion_job.load_model(args.run)
     judge = evaluator(meta["dataset"], fast=bool(meta.get("fast")), data_dir=args.data_dir)
@@ -74,13 +79,17 @@ def main(argv=None) -> None:
             rows.append(score(f"DDIM {args.steps} steps, eta {etas[0]:g}, guidance {w}", steps=args.steps, labels=asked, guidance=w,
                               eta=etas[0]))
         if args.ddpm:
-            rows.append(score(f"DDPM {model.schedule.timesteps} steps, guidance {args.guidance[-1]}", sampler="ddpm",
-                              labels=asked, guidance=args.guidance[-1]))
+            for clip in (True, False) if args.unclipped else (True,):
+                rows.append(score(f"DDPM {model.schedule.timesteps} steps{'' if clip else ', x_0 unclipped'}, "
+                                  f"guidance {args.guidance[-1]}", sampler="ddpm", labels=asked,
+                                  guidance=args.guidance[-1], clip=clip))
     else:
         for eta in etas:
             rows.append(score(f"DDIM {args.steps} steps, eta {eta:g}", steps=args.steps, eta=eta))
         if args.ddpm:
-            rows.append(score(f"DDPM {model.schedule.timesteps} steps", sampler="ddpm"))
+            for clip in (True, False) if args.unclipped else (True,):
+                rows.append(score(f"DDPM {model.schedule.timesteps} steps{'' if clip else ', x_0 unclipped'}",
+                                  sampler="ddpm", clip=clip))
     emit({"run": str(args.run), "dataset": meta["dataset"], "epochs": meta.get("epochs"),
           "reference": f"{args.n} {args.reference} images" + (" (the last ones)" if args.reference == "train" else ""),
           "rows": rows}, args.out)

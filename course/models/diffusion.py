@@ -100,16 +100,30 @@ def predict_x0(x_t, t, eps, alpha_bars):
     return (x_t - ops.sqrt(1.0 - a) * eps) / ops.sqrt(a)
 
 
-def ddpm_step(x_t, t, eps, z, betas, alpha_bars, posterior_variance):
+def ddpm_step(x_t, t, eps, z, betas, alpha_bars, posterior_variance, clip: bool = False):
     """One ancestral (DDPM) step ``x_t -> x_{t-1}`` from the *predicted noise* ``eps`` (erratum D3).
 
     ``x_{t-1} = (x_t - betas[t] / sqrt(1 - alpha_bars[t]) * eps) / sqrt(1 - betas[t]) + sigma_t z`` with
     ``sigma_t^2 = posterior_variance[t]`` (0 at ``t = 0``: the last step adds no noise). ``z`` is fresh
     standard normal noise, one draw per image and per step (erratum D4). Taught in 06_diffusion, Sampling.
+
+    ``clip=True`` (what :meth:`Diffusion.sample` uses) writes the same mean as the posterior mean of
+    ``q(x_{t-1} | x_t, x0_hat)`` with ``x0_hat``, the clean image the noise implies, clipped to the data's
+    range [-1, 1]: ``sqrt(alpha_bars[t-1]) betas[t] / (1 - alpha_bars[t]) x0_hat + sqrt(1 - betas[t])
+    (1 - alpha_bars[t-1]) / (1 - alpha_bars[t]) x_t``. Where ``x0_hat`` is inside [-1, 1] the two are equal;
+    where it is not (at the first steps of the cosine schedule, whose ``1 - betas[t]`` falls to 0.001, the
+    noise form multiplies the network's error by up to 1 / sqrt(0.001) = 32) the clipped form stays in range.
     """
     x_t = ops.convert_to_tensor(x_t, "float32")
+    eps = ops.convert_to_tensor(eps, "float32")
     beta, a = _per_image(betas, t, x_t), _per_image(alpha_bars, t, x_t)
-    mean = (x_t - beta / ops.sqrt(1.0 - a) * eps) / ops.sqrt(1.0 - beta)
+    if clip:
+        x0 = ops.clip((x_t - ops.sqrt(1.0 - a) * eps) / ops.sqrt(a), -1.0, 1.0)
+        padded = np.concatenate([[1.0], np.asarray(alpha_bars, np.float64)])  # alpha_bar before t = 0 is 1
+        a_prev = _per_image(padded, t, x_t)  # padded[t] = alpha_bars[t - 1]
+        mean = (ops.sqrt(a_prev) * beta / (1.0 - a)) * x0 + (ops.sqrt(1.0 - beta) * (1.0 - a_prev) / (1.0 - a)) * x_t
+    else:
+        mean = (x_t - beta / ops.sqrt(1.0 - a) * eps) / ops.sqrt(1.0 - beta)
     return mean + ops.sqrt(_per_image(posterior_variance, t, x_t)) * ops.convert_to_tensor(z, "float32")
 
 
@@ -372,20 +386,22 @@ class Diffusion(keras.Model):
             raise CourseError(f"a sampler needs at least one step, got {steps}.")
         return np.unique(np.round(np.linspace(0, T - 1, steps)).astype(int))[::-1]
 
-    def _stepper(self, sampler: str, guidance: float, eta: float = 0.0):
-        """One compiled reverse step ``(x, t, t_prev, labels, z) -> x_prev`` per sampler, guidance and eta (kept)."""
+    def _stepper(self, sampler: str, guidance: float, eta: float = 0.0, clip: bool = True):
+        """One compiled reverse step ``(x, t, t_prev, labels, z) -> x_prev`` per sampler, guidance, eta and clip (kept)."""
         cache = self.__dict__.setdefault("_compiled_steps", {})
-        key = (sampler, float(guidance), float(eta))
+        key = (sampler, float(guidance), float(eta), bool(clip))
         if key not in cache:
-            cache[key] = backend.compiled(_ReverseStep(self, sampler, float(guidance), float(eta)))
+            cache[key] = backend.compiled(_ReverseStep(self, sampler, float(guidance), float(eta), bool(clip)))
         return cache[key]
 
     def sample(self, n: int, *, sampler: Literal["ddim", "ddpm"] = "ddim", steps: int | None = 50,
                labels=None, guidance: float = 1.0, seed: int = 0, batch_size: int = 500,
-               trajectory_every: int | None = None, eta: float = 0.0):
+               trajectory_every: int | None = None, eta: float = 0.0, clip: bool = True):
         """``n`` images in [-1, 1] (float32 NumPy), generated from pure noise batch by batch.
 
-        ``sampler="ddpm"`` is the ancestral sampler over all ``T`` steps (``steps`` is ignored);
+        ``sampler="ddpm"`` is the ancestral sampler over all ``T`` steps (``steps`` is ignored), its estimate of
+        ``x_0`` clipped to [-1, 1] at every step as DDIM's is (``clip=False``: both samplers' textbook steps,
+        unclipped, to measure what the clipping does);
         ``"ddim"`` the one over ``steps`` timesteps: deterministic with ``eta=0``; with ``eta=1`` each step
         adds fresh noise as the ancestral sampler does (measured better for the course's small model;
         taught in 06_diffusion, DDIM). The noise comes from NumPy seeded
@@ -407,7 +423,7 @@ class Diffusion(keras.Model):
                 raise CourseError(f"labels must be classes 0..{self.num_classes - 1}.")
         timesteps = self.timesteps_for(None if sampler == "ddpm" else steps)
         eta = float(eta) if sampler == "ddim" else 0.0
-        step = self._stepper(sampler, guidance, eta)
+        step = self._stepper(sampler, guidance, eta, clip)
         rng = np.random.default_rng(seed)
         out, frames = [], []
         for start in range(0, n, batch_size):
@@ -430,16 +446,17 @@ class Diffusion(keras.Model):
 class _ReverseStep:
     """One reverse step of ``model``'s sampler, as a callable that ``backend.compiled`` can trace."""
 
-    def __init__(self, model: Diffusion, sampler: str, guidance: float, eta: float = 0.0):
-        self.model, self.sampler, self.guidance, self.eta = model, sampler, guidance, eta
+    def __init__(self, model: Diffusion, sampler: str, guidance: float, eta: float = 0.0, clip: bool = True):
+        self.model, self.sampler, self.guidance, self.eta, self.clip = model, sampler, guidance, eta, clip
         self.arrays = model.schedule.arrays()
 
     def __call__(self, x, t, t_prev, labels, z):
         model, arrays = self.model, self.arrays
         eps = model.predict_noise(x, t, labels if model.conditional else None, self.guidance)
         if self.sampler == "ddpm":
-            return ddpm_step(x, t, eps, z, arrays["betas"], arrays["alpha_bars"], arrays["posterior_variance"])
-        return ddim_step(x, t, t_prev, eps, arrays["alpha_bars"], eta=self.eta, z=z)
+            return ddpm_step(x, t, eps, z, arrays["betas"], arrays["alpha_bars"], arrays["posterior_variance"],
+                             clip=self.clip)
+        return ddim_step(x, t, t_prev, eps, arrays["alpha_bars"], eta=self.eta, z=z, clip=self.clip)
 
 
 #: Min-SNR's cap: timesteps whose signal-to-noise ratio is above it are weighed down (Hang et al., 2023).
