@@ -226,8 +226,8 @@ def test_every_image_and_every_step_gets_its_own_noise(monkeypatch):
     seen = []
     real = model._stepper
 
-    def spy(sampler, guidance, eta=0.0):
-        step = real(sampler, guidance, eta)
+    def spy(*settings):
+        step = real(*settings)
 
         def record(x, t, t_prev, labels, z):
             seen.append(np.array(z))
