@@ -226,8 +226,8 @@ def test_every_image_and_every_step_gets_its_own_noise(monkeypatch):
     seen = []
     real = model._stepper
 
-    def spy(*settings):
-        step = real(*settings)
+    def spy(*args, **kwargs):
+        step = real(*args, **kwargs)
 
         def record(x, t, t_prev, labels, z):
             seen.append(np.array(z))
@@ -504,10 +504,11 @@ def test_ddim_with_eta_one_over_consecutive_timesteps_is_the_ancestral_step():
     assert np.abs(deterministic - ddpm).max() > 1e-2
 
 
-def test_the_clipped_ancestral_step_is_the_textbook_step_while_x0_is_in_range_and_stays_in_range_after():
+def test_the_clipped_ancestral_step_is_the_textbook_step_while_x0_is_in_range_and_bounded_after():
     """The sampler's DDPM step takes its mean from x0_hat clipped to [-1, 1]: the same mean as the noise form
-    wherever x0_hat is inside, and a bounded one at the cosine schedule's first reverse steps (1 - beta = 0.001),
-    where the noise form multiplies the network's error by 1 / sqrt(0.001)."""
+    wherever x0_hat is inside, and a bounded one at the cosine schedule's first reverse step (1 - beta = 0.001),
+    where the noise form multiplies the network's error by about 1 / sqrt(0.001); its last step returns the
+    clipped x0_hat itself, to float32 precision over T = 1000 steps."""
     s = dm.Schedule("cosine", 100).arrays()
     rng = np.random.default_rng(1)
     x0 = rng.uniform(-0.9, 0.9, (4, 5, 5, 1)).astype("float32")
@@ -527,6 +528,14 @@ def test_the_clipped_ancestral_step_is_the_textbook_step_while_x0_is_in_range_an
     a_prev = s["alpha_bars"][98]
     assert np.abs(clipped - np.sqrt(1 - s["betas"][99]) * (1 - a_prev) / (1 - s["alpha_bars"][99]) * x_t).max() \
         <= np.sqrt(a_prev) * s["betas"][99] / (1 - s["alpha_bars"][99]) + 1e-6  # the x0 term is at most its weight
+
+    s = dm.Schedule("cosine", 1000).arrays()  # betas from 4e-5: 1 - alpha_bar in float32 would lose digits
+    t0 = np.zeros(4, "int32")
+    x_t = numpy(dm.q_sample(x0, t0, noise, s["alpha_bars"]))
+    x0_hat = numpy(dm.predict_x0(x_t, t0, wrong, s["alpha_bars"]))
+    np.testing.assert_allclose(numpy(dm.ddpm_step(x_t, t0, wrong, z, s["betas"], s["alpha_bars"],
+                                                  s["posterior_variance"], clip=True)),
+                               np.clip(x0_hat, -1, 1), atol=1e-6)
 
 
 def test_the_ancestral_sampler_is_ddim_at_eta_one_over_every_timestep():
