@@ -96,6 +96,7 @@ def q_sample(x0, t, noise, alpha_bars):
 
 def predict_x0(x_t, t, eps, alpha_bars):
     """The ``x_0`` that ``x_t`` and the predicted noise ``eps`` imply: ``(x_t - sqrt(1 - a) eps) / sqrt(a)``."""
+    x_t, eps = ops.convert_to_tensor(x_t, "float32"), ops.convert_to_tensor(eps, "float32")
     a = _per_image(alpha_bars, t, x_t)
     return (x_t - ops.sqrt(1.0 - a) * eps) / ops.sqrt(a)
 
