@@ -123,7 +123,7 @@ def ddpm_step(x_t, t, eps, z, betas, alpha_bars, posterior_variance, clip: bool 
     eps = ops.convert_to_tensor(eps, "float32")
     beta, a = _per_image(betas, t, x_t), _per_image(alpha_bars, t, x_t)
     if clip:
-        x0 = ops.clip((x_t - ops.sqrt(1.0 - a) * eps) / ops.sqrt(a), -1.0, 1.0)
+        x0 = ops.clip(predict_x0(x_t, t, eps, alpha_bars), -1.0, 1.0)
         b64 = np.asarray(betas, np.float64)
         abar = np.cumprod(1.0 - b64)
         abar_prev = np.concatenate([[1.0], abar[:-1]])
