@@ -20,7 +20,7 @@ from contextlib import contextmanager, nullcontext
 
 import keras
 
-from . import backend
+from . import backend, lesson_costs
 from .errors import CourseError
 
 PRECISIONS = ("auto", "float32", "mixed_float16", "mixed_bfloat16")
@@ -194,30 +194,18 @@ def device_report() -> dict:
 #: The versions CI tests the course with (requirements.txt and the Colab constraints), per library.
 TESTED = {"keras": ("3.13", "3.15"), "tensorflow": ("2.20", "2.21"), "jax": ("0.10", "0.10"), "torch": ("2.13", "2.13")}
 
-#: Training images (CycleGAN: image pairs) per second on the idle 2-core development CPU, TensorFlow,
-#: float32, as the results registry holds them (records throughput.tf_cpu and diffusion.mnist_10_epochs;
-#: tests/test_results.py fails when these differ from the registry).
-CPU_IMAGES_PER_SECOND: dict[str, float] = {"cnn": 748, "cnn_cifar10": 375, "dcgan": 684, "vae": 1985,
-                                           "cyclegan": 204, "diffusion": 189.0}
+#: Training images (CycleGAN: image pairs; ``diffusion_sample``: DDIM samples of 50 steps) per second on
+#: the idle 2-core development CPU, TensorFlow, float32: :func:`course.lesson_costs.speeds` of the results
+#: registry (whole full-settings epochs of each train job, ``python -m course benchmark epoch_speed``;
+#: tests/test_results.py fails when these differ from the registry, which a pip install does not bring).
+CPU_IMAGES_PER_SECOND: dict[str, float] = {"cnn": 816.0, "cnn_cifar10": 542.9, "dcgan": 643.1, "vae": 1402.2,
+                                           "cyclegan": 176.6, "diffusion": 213.4, "diffusion_sample": 11.52}
 
-#: The training images of each lesson's full settings on the complete datasets (MNIST 60,000, CIFAR-10
-#: 50,000, about 29,500 MNIST-M pairs), per model, evaluators included: 01 MNIST 5 epochs + CIFAR-10 30;
-#: 02 five DCGAN epochs + two for "When GANs fail" + the MNIST evaluator (5 epochs); 03 thirty VAE
-#: epochs + three one-epoch VAEs; 04 24 CycleGAN epochs + the MNIST-M evaluator; 06 ten diffusion epochs
-#: + the MNIST evaluator.
-LESSON_TRAINING_IMAGES: dict[str, dict[str, int]] = {
-    "01": {"cnn": 60_000 * 5, "cnn_cifar10": 50_000 * 30},
-    "02": {"dcgan": 60_000 * 7, "cnn": 60_000 * 5},
-    "03": {"vae": 60_000 * 33},
-    "04": {"cyclegan": 29_500 * 24, "cnn": 59_000 * 5},
-    "06": {"diffusion": 60_000 * 10, "cnn": 60_000 * 5},
-}
-
-#: What the full settings of each lesson take without a GPU, in minutes: the images above at the
-#: measured speeds. Estimates (sampling and scoring not counted: lesson 06's samplers add minutes), not runs.
+#: What the full settings of each lesson take without a GPU, in minutes: its long cells
+#: (:data:`course.lesson_costs.CELLS`, evaluators included) at the measured speeds. Estimates, not runs.
 CPU_MINUTES: dict[str, float] = {
-    lesson: round(sum(n / CPU_IMAGES_PER_SECOND[model] for model, n in parts.items()) / 60)
-    for lesson, parts in LESSON_TRAINING_IMAGES.items()}
+    lesson: round(lesson_costs.lesson_minutes(lesson, CPU_IMAGES_PER_SECOND))
+    for lesson in sorted({name[:2] for name, _ in lesson_costs.CELLS})}
 
 
 def _minor(version: str) -> tuple[int, int]:

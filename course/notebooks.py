@@ -30,7 +30,7 @@ import re
 import tomllib
 from pathlib import Path
 
-from . import results
+from . import lesson_costs, results
 from .errors import CourseError
 
 BEGIN = "### BEGIN SOLUTION"
@@ -248,7 +248,9 @@ def build(root: str | Path | None = None, repository: str | None = None, ref: st
     records = results.load(root)
     for solution, student in _pairs(root, folder):
         nb = read(solution)
-        if _render_results(nb, records, solution) and out is None:  # figures rewritten from results/
+        changed = _render_results(nb, records, solution)
+        changed |= _render_costs(nb, records, solution)
+        if changed and out is None:  # figures and cell costs rewritten from results/
             solution.write_text(render(nb), encoding="utf-8")
             written.append(solution)
         student.write_text(render(student_version(nb, repository, ref, solution.name)), encoding="utf-8")
@@ -271,6 +273,37 @@ def _render_results(nb: dict, records: dict, where: Path) -> bool:
         text, problems = results.render(cell["source"], records)
         if problems:
             raise CourseError(f"{where}, cell {index} ({cell.get('id', '?')}): " + "; ".join(problems))
+        changed |= text != cell["source"]
+        cell["source"] = text
+    return changed
+
+
+def _costs(nb: dict, records: dict, where: Path) -> list[tuple[int, str | None]]:
+    """(cell index, the first line it should have: a cost comment, or None for none) of each cell that has
+    or should have one (:mod:`course.lesson_costs`)."""
+    lesson = Path(where).stem
+    listed = {cell_id for name, cell_id in lesson_costs.CELLS if name == lesson}
+    rates = lesson_costs.speeds(records) if listed else {}
+    out, ids = [], set()
+    for index, cell in enumerate(nb["cells"]):
+        ids.add(cell.get("id"))
+        if cell.get("cell_type") == "code" and cell.get("id") in listed:
+            out.append((index, lesson_costs.comment((lesson, cell["id"]), rates)))
+        elif cell["source"].startswith(lesson_costs.PREFIX):
+            out.append((index, None))
+    missing = sorted(listed - ids)
+    if missing:
+        raise CourseError(f"{where}: no code cell with id {missing[0]!r}, which course/lesson_costs.py announces")
+    return out
+
+
+def _render_costs(nb: dict, records: dict, where: Path) -> bool:
+    """Write the first-line cost comment of each long cell (:mod:`course.lesson_costs`); True if any changed."""
+    changed = False
+    for index, line in _costs(nb, records, where):
+        cell = nb["cells"][index]
+        rest = cell["source"].split("\n", 1)[1] if cell["source"].startswith(lesson_costs.PREFIX) else cell["source"]
+        text = rest if line is None else f"{line}\n{rest}"
         changed |= text != cell["source"]
         cell["source"] = text
     return changed
@@ -322,6 +355,18 @@ def check_results(root: Path) -> list[str]:
     for solution, _ in _pairs(root):
         for index, cell in enumerate(read(solution)["cells"]):
             problems += results.check(cell["source"], records, f"{solution}, cell {index} ({cell.get('id', '?')})")
+        try:
+            nb = read(solution)
+            for index, line in _costs(nb, records, solution):
+                first = nb["cells"][index]["source"].split("\n", 1)[0]
+                if line is None:
+                    problems.append(f"{solution}, cell {index}: {first!r} announces a cost that "
+                                    "course/lesson_costs.py does not list")
+                elif first != line:
+                    problems.append(f"{solution}, cell {index}: its first line should be {line!r}, the cost from the "
+                                    "registry (run `python -m course notebooks build`)")
+        except (CourseError, KeyError) as err:
+            problems.append(f"{solution}: cell costs: {err}")
     if (root / "README.md").is_file():
         problems += results.check((root / "README.md").read_text(encoding="utf-8"), records, str(root / "README.md"))
     return [p + " (run `python -m course notebooks build`)" if "registry says" in p else p for p in problems]

@@ -139,16 +139,90 @@ def test_benchmark_commands_are_listed_and_gan_failures_runs(tmp_path, monkeypat
     assert all(0 <= r["precision"] <= 1 and r["G_gradient_norm"] >= 0 for r in result["rows"])
 
 
+def test_epoch_speed_times_the_epochs_after_the_first_of_a_job_at_full_settings(tmp_path):
+    from conftest import write_mnist_folder
+
+    from course.benchmarks import epoch_speed
+
+    write_mnist_folder(tmp_path / "mnist", n_train=200, n_test=20)
+    row = epoch_speed.epoch_speed("vae", data_dir=tmp_path)
+    assert row["job"] == "vae" and row["batch_size"] == 64 and row["images_per_epoch"] == 200  # full settings
+    assert row["seconds_per_epoch"] > 0 and row["first_epoch_seconds"] > 0
+    seconds = row["seconds_per_epoch"]  # rounded to 0.01 s
+    assert len(row["timed_epochs"]) == 2 and seconds == pytest.approx(sum(row["timed_epochs"]) / 2, abs=0.011)
+    assert 200 / (seconds + 0.005) <= row["images_per_second"] <= 200 / max(seconds - 0.005, 1e-3) + 0.1
+
+
 def test_the_speeds_behind_the_cpu_estimates_are_the_registry_s():
-    """devices.CPU_MINUTES (what every lesson's first cell warns about) is computed from speeds that
-    must be the measured ones."""
-    from course import devices
+    """devices.CPU_MINUTES (what every lesson's first cell warns about) and the first lines of the long
+    cells are computed from speeds that must be the measured ones."""
+    from course import devices, lesson_costs
 
     records = results.load(ROOT)
-    measured = records["throughput.tf_cpu"]["value"]
-    expected = {"cnn": measured["cnn"], "cnn_cifar10": measured["cnn_cifar10"], "dcgan": measured["dcgan"]["graph"],
-                "vae": measured["vae"], "cyclegan": measured["cyclegan"]["graph"],
-                "diffusion": records["diffusion.mnist_10_epochs"]["value"]["images_per_second"]}
-    assert devices.CPU_IMAGES_PER_SECOND == expected
-    assert set(devices.CPU_MINUTES) == set(devices.LESSON_TRAINING_IMAGES)
-    assert devices.CPU_MINUTES["03"] == round(60_000 * 33 / expected["vae"] / 60)
+    rates = lesson_costs.speeds(records)
+    assert devices.CPU_IMAGES_PER_SECOND == rates
+    assert rates["vae"] == records["speed.epoch_seconds"]["value"]["vae"]["images_per_second"]
+    # lesson 03: 30 epochs, two one-epoch VAEs (beta) and six one-epoch models (V1), of 60,000 images each
+    assert devices.CPU_MINUTES["03"] == round(60_000 * (30 + 2 + 6) / rates["vae"] / 60)
+    assert set(devices.CPU_MINUTES) == {"01", "02", "03", "04", "06"}
+
+
+def cost_project(tmp_path, rate=100.0, first_line=None):
+    """A course with one lesson, 02_dcgan, whose cell "train" lesson_costs announces."""
+    (tmp_path / "results").mkdir(parents=True)
+    base = {"command": "python -m course benchmark epoch_speed", "data": "synthetic", "n": 1, "seeds": [0],
+            "machine": "here", "date": "2026-11-30", "source": "a test"}
+    speed = {**base, "id": "speed.epoch_seconds", "value": {"dcgan": {"images_per_second": rate}}}
+    sweep = {**base, "id": "diffusion.guidance_sweep", "n": 500, "value": {"1.0": {"sample_seconds": 50.0}}}
+    for record in (speed, sweep):
+        (tmp_path / "results" / f"{record['id']}.json").write_text(json.dumps(record))
+    (tmp_path / "solutions").mkdir()
+    cells = [{"cell_type": "code", "id": "train", "metadata": {}, "outputs": [], "execution_count": None,
+              "source": (first_line + "\n" if first_line else "") + "history = fit()"},
+             {"cell_type": "code", "id": "other", "metadata": {}, "outputs": [], "execution_count": None,
+              "source": "print(history)"}]
+    nb = {"nbformat": 4, "nbformat_minor": 5, "metadata": {}, "cells": cells}
+    (tmp_path / "solutions" / "02_dcgan.ipynb").write_text(json.dumps(nb))
+    (tmp_path / "course").mkdir()
+    (tmp_path / "course" / "version.py").write_text('__version__ = "0.1.0"\n')
+    (tmp_path / "pyproject.toml").write_text('[project]\nname = "x"\n[project.urls]\n'
+                                             'Repository = "https://github.com/generative-course/course"\n')
+    return tmp_path
+
+
+def test_a_long_cell_announces_its_minutes_from_the_measured_speed_and_a_stale_line_is_caught(tmp_path, monkeypatch):
+    from course import lesson_costs
+
+    monkeypatch.setattr(lesson_costs, "CELLS", {("02_dcgan", "train"): ("5 epochs of 60,000 images",
+                                                                         [("dcgan", 60_000 * 5)])})
+    root = cost_project(tmp_path)
+    problems = notebooks.check_results(root)
+    assert len(problems) == 1 and "first line should be" in problems[0], problems
+    notebooks.build(root)
+    expected = ("# On a 2-core CPU at full settings: about 50 minutes (5 epochs of 60,000 images; "
+                "measured speed 100 images/s).")  # 300,000 images / 100 per second = 50 minutes
+    for folder in ("solutions", "notebooks"):
+        cell = notebooks.read(root / folder / "02_dcgan.ipynb")["cells"][0]
+        assert cell["source"] == expected + "\nhistory = fit()", folder
+    assert notebooks.check_results(root) == []
+    notebooks.build(root)  # building again changes nothing
+    assert notebooks.read(root / "solutions" / "02_dcgan.ipynb")["cells"][0]["source"].count("\n") == 1
+
+    faster = cost_project(tmp_path / "faster", rate=200.0,
+                          first_line=expected)  # the speed was measured again: the line is stale
+    assert any("about 25 minutes" in p for p in notebooks.check_results(faster))
+    notebooks.build(faster)
+    assert "about 25 minutes" in notebooks.read(faster / "solutions" / "02_dcgan.ipynb")["cells"][0]["source"]
+
+    monkeypatch.setattr(lesson_costs, "CELLS", {})  # a cost the table no longer lists is caught, and build drops it
+    assert any("does not list" in p for p in notebooks.check_results(faster))
+    notebooks.build(faster)
+    assert notebooks.read(faster / "solutions" / "02_dcgan.ipynb")["cells"][0]["source"] == "history = fit()"
+
+
+def test_a_cell_the_costs_name_must_exist(tmp_path, monkeypatch):
+    from course import lesson_costs
+
+    monkeypatch.setattr(lesson_costs, "CELLS", {("02_dcgan", "renamed"): ("x", [("dcgan", 1)])})
+    root = cost_project(tmp_path)
+    assert any("no code cell with id 'renamed'" in p for p in notebooks.check_results(root))

@@ -1,0 +1,75 @@
+"""Lessons 01-06, how long training takes: ``python -m course benchmark epoch_speed [--jobs cnn dcgan ...]``.
+
+Each train job at its full settings (the lesson's model, batch size and per-epoch callbacks:
+sample grids, label-preservation monitors, checkpoints) trains three epochs on the data at hand
+into a scratch folder; the mean wall time of the second and third (the first one also traces and
+compiles the step) gives seconds per epoch and training images per second. Both are kept: on a
+shared machine one epoch can take twice as long as the next. Nothing is sampled or scored
+after training. The speeds give the CPU minutes each lesson's long cells announce
+(``course.devices``), for the complete datasets a learner downloads.
+"""
+from __future__ import annotations
+
+import tempfile
+import time
+from dataclasses import replace
+
+from . import emit, json_argument_parser
+
+#: name -> (job, the settings its lesson trains with, besides the job's defaults)
+JOBS = {
+    "cnn": ("cnn", {"dataset": "mnist"}),
+    "cnn_cifar10": ("cnn", {"dataset": "cifar10"}),
+    "dcgan": ("dcgan", {}),
+    "vae": ("vae", {}),
+    "cyclegan": ("cyclegan", {"dataset": "mnist_m"}),
+    "diffusion": ("diffusion", {"conditional": True}),  # lesson 06 trains the conditional model
+}
+
+
+EPOCHS = 3  # the first traces and compiles; the others are timed
+
+
+def epoch_speed(name: str, data_dir=None) -> dict:
+    """Mean seconds of the full-settings epochs of job ``name`` (:data:`JOBS`) after the first, and its images per second."""
+    from .. import devices
+    from ..jobs import job_module
+    from ..runs import RunFolder, fit_resumable
+
+    model_name, settings = JOBS[name]
+    module = job_module(model_name)
+    job = next(v for v in vars(module).values()
+               if isinstance(v, type) and getattr(v, "name", None) == model_name and hasattr(v, "feed"))()
+    cfg = replace(module.TrainConfig(**settings), epochs=EPOCHS)
+    with tempfile.TemporaryDirectory() as tmp, devices.training_setup(cfg.precision, cfg.devices) as (policy, _):
+        run = RunFolder(tmp)
+        d = job.load(cfg, data_dir)
+        model = job.build(cfg, d)
+        x, validation = job.feed(cfg, d)
+        callbacks = job.callbacks(cfg, d, model, run, data_dir)  # CycleGAN's build (or load) its evaluators
+        start = time.perf_counter()
+        history = fit_resumable(model, x, epochs=EPOCHS, run=run, settings=job.settings(cfg, policy),
+                                data_fingerprint=job.fingerprint(cfg, d), validation_data=validation,
+                                callbacks=callbacks, verbose=0)
+        total = time.perf_counter() - start
+        # the images one epoch trains on, as the job counts them (a GAN drops the last partial batch)
+        per_epoch = round(job.record(cfg, d, {"epoch_seconds": [1.0]})["images_per_second"])
+    timed = [float(s) for s in history["epoch_seconds"][1:]]
+    seconds = sum(timed) / len(timed)
+    return {"job": model_name, "dataset": cfg.dataset, "batch_size": d.batch_size, "images_per_epoch": per_epoch,
+            "seconds_per_epoch": round(seconds, 2), "timed_epochs": [round(s, 2) for s in timed],
+            "first_epoch_seconds": round(total - sum(timed), 2), "images_per_second": round(per_epoch / seconds, 1)}
+
+
+def main(argv=None) -> int:
+    p = json_argument_parser(__doc__.splitlines()[0])
+    p.add_argument("--jobs", nargs="+", choices=list(JOBS), default=list(JOBS))
+    args = p.parse_args(argv)
+    from .. import backend, devices
+
+    result = {"backend": backend.name(), "device": ", ".join(devices.gpus()) or "CPU"}
+    for name in args.jobs:
+        result[name] = epoch_speed(name)
+        print(name, result[name], flush=True)
+    emit(result, args.out)
+    return 0
