@@ -9,8 +9,9 @@ after a warm-up that traces and compiles. Compile modes: TensorFlow ``graph`` (`
 Keras' default on a CPU) and ``xla`` (``jit_compile``); JAX ``jit`` (always); PyTorch ``eager``.
 For each, the seconds one epoch of the complete dataset takes at that rate (MNIST: 60,000
 training images; CycleGAN: 60,000 image pairs), and the minutes of the lesson's full run
-(epochs x dataset). The train step alone: a whole epoch (data pipeline, callbacks, checkpoint) is
-slower; ``python -m course benchmark epoch_speed`` times that, and the lessons' CPU estimates use it.
+(epochs x dataset). The train step alone: a whole epoch (data pipeline, callbacks, checkpoint) runs
+at another speed, measured higher or lower by up to 45% (``python -m course benchmark epoch_speed``
+times whole epochs, and the lessons' CPU estimates use those).
 """
 import argparse
 import os

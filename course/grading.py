@@ -133,8 +133,9 @@ def load(text: str) -> dict:
 
 def _normalise(source: str) -> str:
     """The cell with its stamped address literals (only valid ones, on their own lines) replaced, so that
-    copies built for another fork or release compare equal and anything else on those lines does not."""
-    return notebooks.unstamp(source).rstrip()
+    copies built for another fork or release compare equal and anything else on those lines does not; and
+    without its generated cost line, which a re-measured speed changes (a student may delete it too)."""
+    return notebooks.without_costs(notebooks.unstamp(source)).rstrip()
 
 
 def reference(root: Path, lesson: str) -> dict:

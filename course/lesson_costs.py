@@ -1,73 +1,143 @@
 """What each lesson's long cells cost on a 2-core CPU at full settings, from measured speeds.
 
-A cell that trains (or samples) for more than about a minute says so in its first line, a
-comment that ``python -m course notebooks build`` writes from this table and the results
-registry, for example::
+A cell that trains (or samples, or measures) for about a minute or more at full settings says so
+in its first line, a comment that ``python -m course notebooks build`` writes from this table and
+the results registry, for example::
 
-    # On a 2-core CPU at full settings: about 41 minutes (5 DCGAN epochs of 60,000 images at 122 images/s).
+    # Estimated at full settings on a 2-core CPU: about 6 minutes (5 epochs x 54,000 MNIST images at 816 images/s, measured).
 
-The images are the complete datasets a learner downloads (MNIST and Fashion-MNIST 60,000
-training images, CIFAR-10 50,000), whatever subset the course's own machines hold; the speeds
-are measured (record ``speed.epoch_seconds``: whole full-settings epochs of each train job after the first,
-``python -m course benchmark epoch_speed``; the diffusion sampler's from
-``diffusion.guidance_sweep``). ``course.devices`` adds a lesson's cells into the estimate its
-environment report prints. Standard library only: the notebook build runs from a bare checkout.
+The work is counted on the complete datasets a learner downloads (MNIST and Fashion-MNIST 60,000
+training images, CIFAR-10 50,000), whatever subset the course's own machines hold, from the
+lessons' full-settings parameters (:data:`PARAMETERS`; ``notebooks check`` fails when a lesson's
+parameters cell says otherwise). The speeds are measured: record ``speed.epoch_seconds``
+(``python -m course benchmark epoch_speed``: whole epochs of each train job after the first, and the
+VAE's importance-weighted bound), and the diffusion sampler's from ``diffusion.guidance_sweep``.
+``course.devices`` adds a lesson's cells into the estimate its environment report prints.
+Standard library only: the notebook build runs from a bare checkout.
 """
 from __future__ import annotations
 
-#: The first line of a cell whose cost is announced starts with this.
-PREFIX = "# On a 2-core CPU at full settings:"
+from dataclasses import dataclass
 
-#: (solution notebook's name without .ipynb, cell id) -> (what the cell runs, [(speed, images)]): ``images`` at ``speed`` (images per second,
-#: :func:`speeds`) each. MNIST's lesson-01 recipe trains on 54,000 images (10% held out); CycleGAN on about
-#: 29,500 pairs (half of MNIST's training digits per domain, 1,000 held out); the MNIST-M evaluator on 53,100.
-CELLS: dict[tuple[str, str], tuple[str, list[tuple[str, int]]]] = {
-    ("01_cnn_classifier", "train"): ("5 epochs of 54,000 MNIST images", [("cnn", 54_000 * 5)]),
-    ("01_cnn_classifier", "cifar-train"): ("30 epochs of 45,000 CIFAR-10 images", [("cnn_cifar10", 45_000 * 30)]),
-    ("02_dcgan", "train"): ("5 DCGAN epochs of 60,000 images", [("dcgan", 60_000 * 5)]),
-    ("02_dcgan", "measure"): ("the lesson-01 evaluator, trained the first time a lesson asks for it: 5 epochs of 54,000 "
-                        "images; cached after that", [("cnn", 54_000 * 5)]),
-    ("02_dcgan", "fail"): ("two runs of 300 steps of 64 images", [("dcgan", 2 * 300 * 64)]),
-    ("03_vae", "train"): ("30 VAE epochs of 60,000 images", [("vae", 60_000 * 30)]),
-    ("03_vae", "beta"): ("two VAEs, one epoch of 60,000 images each", [("vae", 2 * 60_000)]),
-    ("03_vae", "v1"): ("six one-epoch models, two per seed", [("vae", 6 * 60_000)]),
-    ("04_cyclegan", "train"): ("24 CycleGAN epochs of about 29,500 pairs, and the MNIST-M evaluator the first time: 5 epochs "
-                      "of 53,100 images", [("cyclegan", 29_500 * 24), ("cnn", 53_100 * 5)]),
-    ("06_diffusion", "train"): ("10 epochs of 60,000 images", [("diffusion", 60_000 * 10)]),
-    ("06_diffusion", "measure"): ("3 x 1,000 DDIM samples of 50 steps, the guided ones at twice the network calls, and the "
-                        "lesson-01 evaluator if no lesson has trained it yet: 5 epochs of 54,000 images",
-                        [("diffusion_sample", 4 * 1_000), ("cnn", 54_000 * 5)]),
+from .errors import CourseError
+
+#: The first line of a cell whose cost is announced starts with this.
+PREFIX = "# Estimated at full settings on a 2-core CPU:"
+
+#: The full-settings values of the lessons' parameters that the costs below count with (``notebooks check``
+#: compares them with each lesson's parameters cell, the ``else`` side of ``X = a if FAST else b``).
+PARAMETERS: dict[str, dict[str, int]] = {
+    "01_cnn_classifier": {"NUM_EPOCHS": 5, "CIFAR_EPOCHS": 30},
+    "02_dcgan": {"NUM_EPOCHS": 5, "FAILURE_STEPS": 300, "BATCH_SIZE": 64},
+    "03_vae": {"NUM_EPOCHS": 30, "IWAE_K": 50},
+    "04_cyclegan": {"NUM_EPOCHS": 24},
+    "06_diffusion": {"NUM_EPOCHS": 10, "SCORED": 1000, "SAMPLE_STEPS": 50},
 }
 
+#: The evaluators' recipe (course.jobs.evaluators.recipe, tested): the lesson-01 job, 5 epochs of the 90% of
+#: the training images it does not hold out.
+EVALUATOR = "5 * 54_000"
+
+
+@dataclass(frozen=True)
+class Part:
+    """Some work of a cell: ``count`` (an expression in the lesson's :data:`PARAMETERS`) units at ``speed``
+    (a key of :func:`speeds`), described by ``label`` (formatted with the parameters). ``first_time``: only
+    until its result is cached (an evaluator)."""
+
+    speed: str
+    count: str
+    label: str
+    first_time: bool = False
+
+
+#: (solution notebook's name without .ipynb, cell id) -> its work. MNIST's lesson-01 recipe trains on 54,000
+#: images (10% held out); CycleGAN on about 29,500 pairs (half of MNIST's training digits per domain, less
+#: 1,000 held out).
+CELLS: dict[tuple[str, str], list[Part]] = {
+    ("01_cnn_classifier", "train"): [Part("cnn", "NUM_EPOCHS * 54_000", "{NUM_EPOCHS} epochs x 54,000 MNIST images")],
+    ("01_cnn_classifier", "cifar-train"): [Part("cnn_cifar10", "CIFAR_EPOCHS * 45_000",
+                                                "{CIFAR_EPOCHS} epochs x 45,000 CIFAR-10 images")],
+    ("02_dcgan", "train"): [Part("dcgan", "NUM_EPOCHS * 60_000", "{NUM_EPOCHS} epochs x 60,000 images")],
+    ("02_dcgan", "measure"): [Part("cnn", EVALUATOR, "the lesson-01 evaluator", first_time=True)],
+    ("02_dcgan", "fail"): [Part("dcgan", "2 * FAILURE_STEPS * BATCH_SIZE",
+                                "2 runs x {FAILURE_STEPS} steps x {BATCH_SIZE} images")],
+    ("03_vae", "train"): [Part("vae", "NUM_EPOCHS * 60_000", "{NUM_EPOCHS} epochs x 60,000 images")],
+    ("03_vae", "measure"): [Part("vae_iwae", "10_000 * IWAE_K", "10,000 test images x {IWAE_K} z samples")],
+    ("03_vae", "beta"): [Part("vae", "2 * 60_000", "2 VAEs x 1 epoch x 60,000 images")],
+    ("03_vae", "v1"): [Part("vae", "6 * 60_000", "6 models x 1 epoch x 60,000 images")],
+    ("04_cyclegan", "train"): [Part("cyclegan", "NUM_EPOCHS * 29_500", "{NUM_EPOCHS} epochs x about 29,500 pairs"),
+                               Part("cnn", EVALUATOR, "the MNIST-M evaluator", first_time=True),
+                               Part("cnn", EVALUATOR, "the MNIST one unless lesson 02 or 06 trained it", first_time=True)],
+    ("06_diffusion", "train"): [Part("diffusion", "NUM_EPOCHS * 60_000", "{NUM_EPOCHS} epochs x 60,000 images")],
+    # three sets of SCORED samples, the guided set at two network calls per step; the speed is at 50 steps
+    ("06_diffusion", "measure"): [Part("diffusion_sample", "4 * SCORED * SAMPLE_STEPS // 50",
+                                       "3 sets x {SCORED} samples x {SAMPLE_STEPS} steps, one set guided at twice the calls"),
+                                  Part("cnn", EVALUATOR, "the lesson-01 evaluator", first_time=True)],
+}
 
 #: What a speed counts, where it is not images.
-UNITS = {"cyclegan": "pairs", "diffusion_sample": "samples"}
+UNITS = {"cyclegan": "pairs", "diffusion_sample": "samples", "vae_iwae": "z samples"}
 
 
 def speeds(records: dict) -> dict[str, float]:
-    """Images (samples) per second behind :data:`CELLS`, from the results registry's records."""
-    measured = records["speed.epoch_seconds"]["value"]
-    sweep = records["diffusion.guidance_sweep"]
-    out = {name: float(row["images_per_second"]) for name, row in measured.items() if isinstance(row, dict)}
-    # unguided DDIM samples per second (w = 1: one network call per step), the sweep's sample size over its time
-    out["diffusion_sample"] = round(sweep["n"] / sweep["value"]["1.0"]["sample_seconds"], 2)
+    """Units per second behind :data:`CELLS`, from the results registry's records."""
+    try:
+        measured = records["speed.epoch_seconds"]["value"]
+        sweep = records["diffusion.guidance_sweep"]
+        out = {name: float(row["images_per_second"]) for name, row in measured.items()
+               if isinstance(row, dict) and "images_per_second" in row}
+        out["vae_iwae"] = float(measured["vae_iwae"]["samples_per_second"])
+        # unguided DDIM samples of 50 steps per second (w = 1: one network call per step), the sweep's n over its time
+        out["diffusion_sample"] = round(sweep["n"] / sweep["value"]["1.0"]["sample_seconds"], 2)
+    except (KeyError, TypeError, ZeroDivisionError) as err:
+        raise CourseError(f"the speeds behind the lessons' cost lines are missing from results/ ({err!r}): record "
+                          "speed.epoch_seconds comes from `python -m course benchmark epoch_speed`, "
+                          "diffusion.guidance_sweep from `python -m course benchmark diffusion`") from None
     return out
 
 
-def minutes(cell: tuple[str, str], rates: dict[str, float]) -> float:
-    """Minutes the cell takes at ``rates`` (:func:`speeds`)."""
-    return sum(images / rates[speed] for speed, images in CELLS[cell][1]) / 60
+def _count(part: Part, lesson: str) -> float:
+    return float(eval(part.count, {"__builtins__": {}}, dict(PARAMETERS.get(lesson, {}))))  # the table's own text
+
+
+def minutes(cell: tuple[str, str], rates: dict[str, float], first_time: bool | None = None) -> float:
+    """Minutes the cell takes at ``rates`` (:func:`speeds`): all its work, or only the first-time part
+    (``first_time=True``) or only the rest (``False``)."""
+    return sum(_count(p, cell[0]) / rates[p.speed] for p in CELLS[cell]
+               if first_time is None or p.first_time == first_time) / 60
+
+
+def _size(minutes: float) -> str:
+    if minutes < 0.75:
+        return "under a minute"
+    if minutes < 3:
+        half = round(minutes * 2) / 2
+        return "about a minute" if half == 1 else f"about {half:g} minutes"
+    return f"about {minutes:.0f} minutes"
+
+
+def _what(parts: list[Part], lesson: str, rates: dict[str, float]) -> str:
+    values = {name: f"{value:,}" for name, value in PARAMETERS.get(lesson, {}).items()}
+    return "; ".join(f"{p.label.format(**values)} at {rates[p.speed]:,.0f} {UNITS.get(p.speed, 'images')}/s"
+                     for p in parts)
 
 
 def comment(cell: tuple[str, str], rates: dict[str, float]) -> str:
-    """The first line of ``cell``: its minutes, what it runs, and at which measured speed."""
-    what, parts = CELLS[cell]
-    at = " and ".join(f"{rates[speed]:,.0f} {UNITS.get(speed, 'images')}/s" for speed in dict.fromkeys(s for s, _ in parts))
-    total = minutes(cell, rates)
-    size = f"{total:.0f} minutes" if total >= 1.5 else "a minute" if total >= 0.75 else "under a minute"
-    return f"{PREFIX} about {size} ({what}; measured speed {at})."
+    """The first line of ``cell``: its minutes, what it runs, at which measured speeds; work that is cached
+    after the first time (an evaluator) apart."""
+    parts = [p for p in CELLS[cell] if not p.first_time]
+    first = [p for p in CELLS[cell] if p.first_time]
+    text = PREFIX
+    text += f" {_size(minutes(cell, rates, False))}" + (f" ({_what(parts, cell[0], rates)}, measured)" if parts else "")
+    if first:
+        each = " each" if len(first) > 1 else ""
+        text += (f"; first time only, {_size(minutes(cell, rates, True))} more: {' and '.join(p.label for p in first)} "
+                 f"({EVALUATOR.replace(' * ', ' epochs x ').replace('_', ',')} images{each} at {rates['cnn']:,.0f} "
+                 "images/s)")
+    return text + "."
 
 
 def lesson_minutes(lesson: str, rates: dict[str, float]) -> float:
-    """All of a lesson's announced cells, in minutes (``lesson``: its number, "02")."""
+    """All of a lesson's announced cells, first-time work included, in minutes (``lesson``: its number, "02")."""
     return sum(minutes(cell, rates) for cell in CELLS if cell[0][:2] == lesson)

@@ -278,6 +278,27 @@ def _render_results(nb: dict, records: dict, where: Path) -> bool:
     return changed
 
 
+def _parameters(nb: dict) -> dict[str, object]:
+    """The full-settings values in a lesson's parameters cell (id ``parameters``): ``NAME = value``, or the
+    ``else`` side of ``NAME = a if FAST else b``; names whose value is not a literal are left out."""
+    import ast
+
+    found = {}
+    for cell in nb["cells"]:
+        if cell.get("id") != "parameters":
+            continue
+        for line in cell["source"].splitlines():
+            match = re.match(r"([A-Z][A-Z0-9_]*) = (.+?)(\s+#.*)?$", line)
+            if not match:
+                continue
+            value = match[2].split(" if FAST else ", 1)[-1]
+            try:
+                found[match[1]] = ast.literal_eval(value)
+            except (ValueError, SyntaxError):
+                pass
+    return found
+
+
 def _costs(nb: dict, records: dict, where: Path) -> list[tuple[int, str | None]]:
     """(cell index, the first line it should have: a cost comment, or None for none) of each cell that has
     or should have one (:mod:`course.lesson_costs`)."""
@@ -286,10 +307,10 @@ def _costs(nb: dict, records: dict, where: Path) -> list[tuple[int, str | None]]
     rates = lesson_costs.speeds(records) if listed else {}
     out, ids = [], set()
     for index, cell in enumerate(nb["cells"]):
-        ids.add(cell.get("id"))
         if cell.get("cell_type") == "code" and cell.get("id") in listed:
+            ids.add(cell["id"])
             out.append((index, lesson_costs.comment((lesson, cell["id"]), rates)))
-        elif cell["source"].startswith(lesson_costs.PREFIX):
+        elif any(line.lstrip().startswith(lesson_costs.PREFIX) for line in cell["source"].splitlines()):
             out.append((index, None))
     missing = sorted(listed - ids)
     if missing:
@@ -297,16 +318,56 @@ def _costs(nb: dict, records: dict, where: Path) -> list[tuple[int, str | None]]
     return out
 
 
+def without_costs(source: str) -> str:
+    """``source`` without its cost lines (:mod:`course.lesson_costs`): a re-measured speed changes them."""
+    return "".join(line for line in source.splitlines(True) if not line.lstrip().startswith(lesson_costs.PREFIX))
+
+
 def _render_costs(nb: dict, records: dict, where: Path) -> bool:
-    """Write the first-line cost comment of each long cell (:mod:`course.lesson_costs`); True if any changed."""
+    """Write the first-line cost comment of each long cell (:mod:`course.lesson_costs`), and remove any other
+    line that reads like one; True if any cell changed."""
     changed = False
     for index, line in _costs(nb, records, where):
         cell = nb["cells"][index]
-        rest = cell["source"].split("\n", 1)[1] if cell["source"].startswith(lesson_costs.PREFIX) else cell["source"]
+        rest = without_costs(cell["source"])
         text = rest if line is None else f"{line}\n{rest}"
         changed |= text != cell["source"]
         cell["source"] = text
     return changed
+
+
+def check_costs(root: Path, records: dict) -> list[str]:
+    """Cost lines that differ from what ``build`` writes, cells or lessons the table names that are not
+    there, and full-settings parameters the table counts with that a lesson's parameters cell contradicts."""
+    problems = []
+    stems = set()
+    for solution, _ in _pairs(root):
+        stems.add(solution.stem)
+        nb = read(solution)
+        try:
+            costs = _costs(nb, records, solution)
+        except CourseError as err:
+            problems.append(str(err))
+            continue
+        for index, line in costs:
+            source = nb["cells"][index]["source"]
+            first, _, rest = source.partition("\n")
+            if line is None:
+                problems.append(f"{solution}, cell {index}: a cost line that course/lesson_costs.py does not list")
+            elif first != line:
+                problems.append(f"{solution}, cell {index}: its first line should be {line!r}, the cost from the "
+                                "registry (run `python -m course notebooks build`)")
+            elif without_costs(rest) != rest:
+                problems.append(f"{solution}, cell {index}: a second cost line (run `python -m course notebooks build`)")
+        actual = _parameters(nb)
+        for name, value in lesson_costs.PARAMETERS.get(solution.stem, {}).items():
+            if actual.get(name) != value:
+                problems.append(f"{solution}: course/lesson_costs.py counts with {name} = {value} at full settings, "
+                                f"the parameters cell says {actual.get(name)!r}: change one of them")
+    absent = sorted({name for name, _ in lesson_costs.CELLS} - stems) if stems else []
+    if absent and (root / "course" / "lesson_costs.py").is_file():  # the course's own checkout, not a bare lesson folder
+        problems.append(f"course/lesson_costs.py announces cells of {absent[0]}.ipynb, which solutions/ does not hold")
+    return problems
 
 
 def check(root: str | Path | None = None) -> list[str]:
@@ -355,18 +416,10 @@ def check_results(root: Path) -> list[str]:
     for solution, _ in _pairs(root):
         for index, cell in enumerate(read(solution)["cells"]):
             problems += results.check(cell["source"], records, f"{solution}, cell {index} ({cell.get('id', '?')})")
-        try:
-            nb = read(solution)
-            for index, line in _costs(nb, records, solution):
-                first = nb["cells"][index]["source"].split("\n", 1)[0]
-                if line is None:
-                    problems.append(f"{solution}, cell {index}: {first!r} announces a cost that "
-                                    "course/lesson_costs.py does not list")
-                elif first != line:
-                    problems.append(f"{solution}, cell {index}: its first line should be {line!r}, the cost from the "
-                                    "registry (run `python -m course notebooks build`)")
-        except (CourseError, KeyError) as err:
-            problems.append(f"{solution}: cell costs: {err}")
+    try:
+        problems += check_costs(root, records)
+    except CourseError as err:
+        problems.append(str(err))
     if (root / "README.md").is_file():
         problems += results.check((root / "README.md").read_text(encoding="utf-8"), records, str(root / "README.md"))
     return [p + " (run `python -m course notebooks build`)" if "registry says" in p else p for p in problems]

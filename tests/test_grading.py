@@ -285,6 +285,23 @@ def test_cells_and_stamped_lines_changed_outside_the_answers_are_flagged():
         "cell 4 (ex1): the exercise's definition or self-check line changed"]
 
 
+def test_a_re_measured_or_deleted_cost_line_is_not_a_change_but_code_after_it_is():
+    from course import lesson_costs
+
+    def with_first_line(line):
+        nb = copy.deepcopy(STUDENT)
+        cell = nb["cells"][-1]
+        cell["source"] = line + "\n" + cell["source"]
+        return nb
+
+    handed_out = with_first_line(lesson_costs.PREFIX + " about 6 minutes (5 epochs x 54,000 MNIST images at 816 images/s).")
+    re_measured = with_first_line(lesson_costs.PREFIX + " about 9 minutes (5 epochs x 54,000 MNIST images at 544 images/s).")
+    assert grading.tampering(handed_out, re_measured) == []
+    assert grading.tampering(STUDENT, re_measured) == []  # the student deleted the line
+    smuggled = with_first_line(lesson_costs.PREFIX + " about 6 minutes.\nimport os")
+    assert grading.tampering(smuggled, re_measured) != []
+
+
 def test_the_summary_counts_flagged_submissions_apart():
     subs = [grading.Submission("a.ipynb", "07", rows=[grading.Row("a.ipynb", "00.1", "t", "passed")]),
             grading.Submission("b.ipynb", "07", flags=["cell 2 changed"], rows=[grading.Row("b.ipynb", "00.1", "t",
