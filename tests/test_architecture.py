@@ -9,7 +9,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "course"
 #: Lowest first. A module may import modules of its own layer or below, never above.
 LAYERS = [
     ("bottom", ["course.version", "course.errors", "course.io", "course.config", "course.backend", "course.devices", "course.losses", "course.metrics", "course.foundations",
-                "course.plotting", "course.data", "course.results"]),
+                "course.plotting", "course.data", "course.results", "course.lesson_costs"]),
     ("models", ["course.models"]),
     ("evaluation and runs", ["course.evaluation", "course.runs"]),
     ("jobs", ["course.jobs"]),
