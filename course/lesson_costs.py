@@ -35,8 +35,9 @@ PARAMETERS: dict[str, dict[str, int]] = {
 }
 
 #: The evaluators' recipe (course.jobs.evaluators.recipe, tested): the lesson-01 job, 5 epochs of the 90% of
-#: the training images it does not hold out.
-EVALUATOR = "5 * 54_000"
+#: the training images it does not hold out; EVALUATOR is its work as a :class:`Part` counts it.
+EVALUATOR_EPOCHS, EVALUATOR_IMAGES = 5, 54_000
+EVALUATOR = f"{EVALUATOR_EPOCHS} * {EVALUATOR_IMAGES:_}"
 
 
 @dataclass(frozen=True)
@@ -133,8 +134,7 @@ def comment(cell: tuple[str, str], rates: dict[str, float]) -> str:
     if first:
         each = " each" if len(first) > 1 else ""
         text += (f"; first time only, {_size(minutes(cell, rates, True))} more: {' and '.join(p.label for p in first)} "
-                 f"({EVALUATOR.replace(' * ', ' epochs x ').replace('_', ',')} images{each} at {rates['cnn']:,.0f} "
-                 "images/s)")
+                 f"({EVALUATOR_EPOCHS} epochs x {EVALUATOR_IMAGES:,} images{each} at {rates['cnn']:,.0f} images/s)")
     return text + "."
 
 

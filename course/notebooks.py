@@ -24,6 +24,7 @@ student copies from a bare checkout, before installing anything.
 """
 from __future__ import annotations
 
+import ast
 import copy
 import json
 import re
@@ -281,8 +282,6 @@ def _render_results(nb: dict, records: dict, where: Path) -> bool:
 def _parameters(nb: dict) -> dict[str, object]:
     """The full-settings values in a lesson's parameters cell (id ``parameters``): ``NAME = value``, or the
     ``else`` side of ``NAME = a if FAST else b``; names whose value is not a literal are left out."""
-    import ast
-
     found = {}
     for cell in nb["cells"]:
         if cell.get("id") != "parameters":

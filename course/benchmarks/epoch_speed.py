@@ -35,42 +35,34 @@ def epoch_speed(name: str, data_dir=None) -> dict:
     """Mean seconds of the full-settings epochs of job ``name`` (:data:`JOBS`) after the first, and its images per second."""
     from .. import devices
     from ..jobs import job_module
-    from ..runs import RunFolder, fit_resumable
+    from ..jobs.base import TrainJob
+    from ..runs import RunFolder
 
     model_name, settings = JOBS[name]
     module = job_module(model_name)
-    job = next(v for v in vars(module).values()
-               if isinstance(v, type) and getattr(v, "name", None) == model_name and hasattr(v, "feed"))()
+    job = next(cls for cls in TrainJob.__subclasses__() if cls.name == model_name)()
     cfg = replace(module.TrainConfig(**settings), epochs=EPOCHS)
     with tempfile.TemporaryDirectory() as tmp, devices.training_setup(cfg.precision, cfg.devices) as (policy, _):
-        run = RunFolder(tmp)
-        d = job.load(cfg, data_dir)
-        model = job.build(cfg, d)
-        x, validation = job.feed(cfg, d)
-        callbacks = job.callbacks(cfg, d, model, run, data_dir)  # CycleGAN's build (or load) its evaluators
-        start = time.perf_counter()
-        history = fit_resumable(model, x, epochs=EPOCHS, run=run, settings=job.settings(cfg, policy),
-                                data_fingerprint=job.fingerprint(cfg, d), validation_data=validation,
-                                callbacks=callbacks, verbose=0)
-        total = time.perf_counter() - start
-        # the images one epoch trains on, as the job counts them (a GAN drops the last partial batch)
-        per_epoch = round(job.record(cfg, d, {"epoch_seconds": [1.0]})["images_per_second"])
-    timed = [float(s) for s in history["epoch_seconds"][1:]]
+        d, _, history = job.fit(cfg, RunFolder(tmp), policy, data_dir=data_dir, verbose=0)  # the job's own training
+    # the images one epoch trains on, as the job counts them (a GAN drops the last partial batch)
+    per_epoch = round(job.record(cfg, d, {"epoch_seconds": [1.0]})["images_per_second"])
+    first, *timed = (float(s) for s in history["epoch_seconds"])
     seconds = sum(timed) / len(timed)
     return {"job": model_name, "dataset": cfg.dataset, "batch_size": d.batch_size, "images_per_epoch": per_epoch,
             "seconds_per_epoch": round(seconds, 2), "timed_epochs": [round(s, 2) for s in timed],
-            "first_epoch_seconds": round(total - sum(timed), 2), "images_per_second": round(per_epoch / seconds, 1)}
+            "first_epoch_seconds": round(first, 2), "images_per_second": round(per_epoch / seconds, 1)}
 
 
 def iwae_speed(k: int = 50, n: int = 1000, data_dir=None) -> dict:
     """Samples of z per second of lesson 03's importance-weighted bound (``k`` per test image) on ``n`` binarised
     test images, for the full-settings VAE (its weights do not change the cost), after a warm-up batch."""
     from .. import data, evaluation
+    from ..jobs import vae as vae_job
     from ..models import vae
 
     (_, _), (x_test, _) = data.load("mnist", data_dir=data_dir)
     x = vae.binarize_fixed(x_test[:n], seed=0)
-    model = vae.make_vae(latent_dim=32, seed=0)
+    model = vae.make_vae(latent_dim=vae_job.TrainConfig().latent_dim, seed=0)
     evaluation.evaluate_nats(model, x[:250], iwae_k=k)  # traces
     start = time.perf_counter()
     evaluation.evaluate_nats(model, x, iwae_k=k)

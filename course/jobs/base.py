@@ -242,19 +242,25 @@ class TrainJob:
         # train the same steps in a scratch folder of their own
         with writable_run(out, devices.is_chief()) as run, run.lock(), \
                 devices.training_setup(cfg.precision, cfg.devices) as (policy, replicas):
-            d = self.load(cfg, data_dir)
-            settings, fingerprint = self.settings(cfg, policy), self.fingerprint(cfg, d)
-            self._check_resumable(run, resume, settings, fingerprint)
-            model = self.build(cfg, d)
-            x, validation = self.feed(cfg, d)
-            history = fit_resumable(model, x, epochs=d.epochs, run=run, resume=resume, settings=settings,
-                                    data_fingerprint=fingerprint, validation_data=validation,
-                                    callbacks=self.callbacks(cfg, d, model, run, data_dir), verbose=verbose)
+            d, model, history = self.fit(cfg, run, policy, resume=resume, data_dir=data_dir, verbose=verbose)
             self.save(cfg, d, model, run, history)
             result = {**self.record(cfg, d, history), **self.measure(cfg, d, model, run, history, data_dir),
                       **self.hardware(model, policy, replicas), "config": asdict(cfg)}
             write_json_atomic(run / "metrics.json", result)
         return result
+
+    def fit(self, cfg, run: RunFolder, policy: str, *, resume: bool = False, data_dir=None, verbose="auto"):
+        """Load, build and train into ``run`` (locked by the caller, under ``devices.training_setup``, whose
+        dtype policy is ``policy``): ``(data, model, history)``, nothing saved or measured yet."""
+        d = self.load(cfg, data_dir)
+        settings, fingerprint = self.settings(cfg, policy), self.fingerprint(cfg, d)
+        self._check_resumable(run, resume, settings, fingerprint)
+        model = self.build(cfg, d)
+        x, validation = self.feed(cfg, d)
+        history = fit_resumable(model, x, epochs=d.epochs, run=run, resume=resume, settings=settings,
+                                data_fingerprint=fingerprint, validation_data=validation,
+                                callbacks=self.callbacks(cfg, d, model, run, data_dir), verbose=verbose)
+        return d, model, history
 
     def hardware(self, model, policy: str, replicas: int) -> dict:
         """What the run was computed with: backend, devices, precision, compilation."""
