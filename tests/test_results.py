@@ -276,3 +276,18 @@ def test_the_lessons_parameters_are_read_from_their_parameters_cell():
     found = notebooks._parameters(nb)
     assert found["NUM_EPOCHS"] == 5 and found["NUM_SAMPLES"] == 10_000 and found["TRAIN_EXAMPLES"] is None
     assert "FAST" not in found  # not a literal
+
+
+def test_lesson05_seeds_summarises_each_figure_over_the_seeds_and_keeps_every_run():
+    """The three-seed table's mean, smallest and largest are over the seeds of one row, never across rows."""
+    from course.benchmarks import lesson05_seeds
+
+    per_seed = {"0": {"fd": 3.0, "precision": 0.6}, "1": {"fd": 4.5, "precision": 0.7}, "2": {"fd": 3.3, "precision": 0.5}}
+    summary = lesson05_seeds.summary(per_seed)
+    assert summary["fd"] == pytest.approx(3.6) and (summary["fd_min"], summary["fd_max"]) == (3.0, 4.5)
+    assert summary["precision"] == pytest.approx(0.6) and (summary["precision_min"], summary["precision_max"]) == (0.5, 0.7)
+    scored = {"fd": 3.21, "fd_std": 0.1, "kid": 0.02, "precision": 0.7, "recall": 0.8,
+              "class_histogram": {"0": 0.05, "1": 0.2, "2": 0.75}, "memorisation": {"ratio": 1.1, "near_copies": 0.0, "verdict": "ok"}}
+    row = lesson05_seeds.row(scored)
+    assert (row["class_share_min"], row["class_share_max"], row["memorisation_ratio"]) == (0.05, 0.75, 1.1)
+    assert set(lesson05_seeds.ROWS) == {"DCGAN 5 epochs", "DCGAN 20 epochs", "VAE"}
