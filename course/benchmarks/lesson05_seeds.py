@@ -41,8 +41,8 @@ def train_runs(root: Path, seed: int, data_dir=None, fast: bool = False, verbose
         dcgan_job.train(dcgan_job.TrainConfig(epochs=1 if fast else 5, seed=seed, fast=fast), short,
                         data_dir=data_dir, verbose=verbose)
     if not (long / "metrics.json").is_file():
-        if not long.exists():
-            shutil.copytree(short, long)
+        if not long.exists():  # the short run's checkpoints, not its figures: until it finishes, long is unfinished
+            shutil.copytree(short, long, ignore=shutil.ignore_patterns("metrics.json"))
         dcgan_job.train(dcgan_job.TrainConfig(epochs=2 if fast else 20, seed=seed, fast=fast), long, resume=True,
                         data_dir=data_dir, verbose=verbose)
     if not (vae / "metrics.json").is_file():
