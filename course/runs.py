@@ -109,6 +109,14 @@ class RunFolder:
         write_text_atomic(self / "history.csv", buf.getvalue())
 
 
+def copy_to_continue(source: str | os.PathLike, target: str | os.PathLike) -> None:
+    """Copy the run folder ``source`` to ``target`` (unless ``target`` exists) to continue it there with
+    ``resume``: its checkpoints and history, not its final figures (``metrics.json``) or its lock, so the copy
+    counts as unfinished until its own run ends. How a 20-epoch DCGAN is its 5-epoch run continued."""
+    if not Path(target).exists():
+        shutil.copytree(source, target, ignore=shutil.ignore_patterns("metrics.json", ".lock"))
+
+
 def read_history_csv(path: str | os.PathLike) -> dict[str, list[float]]:
     """Read a ``history.csv`` back into ``{metric: [value per epoch]}``."""
     with open(path, newline="") as f:

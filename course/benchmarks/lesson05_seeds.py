@@ -14,7 +14,6 @@ mean, smallest and largest over the seeds.
 """
 from __future__ import annotations
 
-import shutil
 import time
 from pathlib import Path
 
@@ -23,6 +22,7 @@ import numpy as np
 from ..jobs import dcgan as dcgan_job
 from ..jobs import judge
 from ..jobs import vae as vae_job
+from ..runs import copy_to_continue
 from . import emit, json_argument_parser
 
 #: Row name -> run folder prefix (the seed is appended as ``-sS``).
@@ -41,8 +41,7 @@ def train_runs(root: Path, seed: int, data_dir=None, fast: bool = False, verbose
         dcgan_job.train(dcgan_job.TrainConfig(epochs=1 if fast else 5, seed=seed, fast=fast), short,
                         data_dir=data_dir, verbose=verbose)
     if not (long / "metrics.json").is_file():
-        if not long.exists():  # the short run's checkpoints, not its figures: until it finishes, long is unfinished
-            shutil.copytree(short, long, ignore=shutil.ignore_patterns("metrics.json"))
+        copy_to_continue(short, long)
         dcgan_job.train(dcgan_job.TrainConfig(epochs=2 if fast else 20, seed=seed, fast=fast), long, resume=True,
                         data_dir=data_dir, verbose=verbose)
     if not (vae / "metrics.json").is_file():

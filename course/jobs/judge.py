@@ -10,7 +10,6 @@ baseline rows, in one table and one figure.
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import numpy as np
@@ -21,7 +20,7 @@ from ..evaluation import blur, classifier_features, score_images
 from ..io import FileLock, write_json_atomic
 from ..models.cyclegan import translate
 from ..models.vae import prior_samples
-from ..runs import load_saved_model
+from ..runs import copy_to_continue, load_saved_model
 from . import job_module
 from .evaluators import evaluator
 
@@ -211,8 +210,7 @@ def lesson_runs(fast: bool, data_dir=None, verbose: int = 2) -> dict[str, Path]:
                     short = found.get("DCGAN, short")
                     if name == "DCGAN, 20 epochs" and short is not None:
                         # the short run continued, as the full-settings 20-epoch runs are (a DCGAN extends exactly)
-                        if not run.exists():
-                            shutil.copytree(short, run, ignore=shutil.ignore_patterns("metrics.json", "*.lock"))
+                        copy_to_continue(short, run)
                         resume = True
                 module.train(module.TrainConfig(dataset="mnist", fast=not full, **settings), run, resume=resume,
                              data_dir=data_dir, verbose=verbose)
