@@ -31,7 +31,8 @@ PARAMETERS: dict[str, dict[str, int]] = {
     "02_dcgan": {"NUM_EPOCHS": 5, "FAILURE_STEPS": 300, "BATCH_SIZE": 64},
     "03_vae": {"NUM_EPOCHS": 30, "IWAE_K": 50},
     "04_cyclegan": {"NUM_EPOCHS": 24},
-    "06_diffusion": {"NUM_EPOCHS": 10, "SCORED": 1000, "SAMPLE_STEPS": 50},
+    "05_evaluation": {"SCORED": 2000},
+    "06_diffusion": {"NUM_EPOCHS": 10, "BATCH_SIZE": 16, "SCORED": 1000, "SAMPLE_STEPS": 50},
 }
 
 #: The evaluators' recipe (course.jobs.evaluators.recipe, tested): the lesson-01 job, 5 epochs of the 90% of
@@ -70,6 +71,9 @@ CELLS: dict[tuple[str, str], list[Part]] = {
     ("04_cyclegan", "train"): [Part("cyclegan", "NUM_EPOCHS * 29_500", "{NUM_EPOCHS} epochs x about 29,500 pairs"),
                                Part("cnn", EVALUATOR, "the MNIST-M evaluator", first_time=True),
                                Part("cnn", EVALUATOR, "the MNIST one unless lesson 02 or 06 trained it", first_time=True)],
+    # the diffusion run saved SCORED samples; lesson 05 judges from pools of 2 x SCORED, the rest drawn once (and kept)
+    ("05_evaluation", "runs"): [Part("diffusion_sample", "SCORED", "{SCORED} more DDIM samples of the diffusion run "
+                                     "(50 steps), to complete its pool", first_time=True)],
     ("06_diffusion", "train"): [Part("diffusion", "NUM_EPOCHS * 60_000", "{NUM_EPOCHS} epochs x 60,000 images")],
     # three sets of SCORED samples, the guided set at two network calls per step; the speed is at 50 steps
     ("06_diffusion", "measure"): [Part("diffusion_sample", "4 * SCORED * SAMPLE_STEPS // 50",
@@ -132,9 +136,13 @@ def comment(cell: tuple[str, str], rates: dict[str, float]) -> str:
     text = PREFIX
     text += f" {_size(minutes(cell, rates, False))}" + (f" ({_what(parts, cell[0], rates)}, measured)" if parts else "")
     if first:
-        each = " each" if len(first) > 1 else ""
-        text += (f"; first time only, {_size(minutes(cell, rates, True))} more: {' and '.join(p.label for p in first)} "
-                 f"({EVALUATOR_EPOCHS} epochs x {EVALUATOR_IMAGES:,} images{each} at {rates['cnn']:,.0f} images/s)")
+        evaluators = [p for p in first if p.count == EVALUATOR]
+        pieces = [_what([p], cell[0], rates) for p in first if p.count != EVALUATOR]
+        if evaluators:
+            each = " each" if len(evaluators) > 1 else ""
+            pieces.insert(0, f"{' and '.join(p.label for p in evaluators)} ({EVALUATOR_EPOCHS} epochs x "
+                             f"{EVALUATOR_IMAGES:,} images{each} at {rates['cnn']:,.0f} images/s)")
+        text += f"; first time only, {_size(minutes(cell, rates, True))} more: {' and '.join(pieces)}"
     return text + "."
 
 

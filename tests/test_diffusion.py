@@ -317,6 +317,19 @@ def test_train_diffusion_fast_writes_every_file_scores_the_asked_class_and_resam
     assert model.conditional and model.sample(2, steps=2, labels=np.array([3, 7])).shape == (2, 28, 28, 1)
     assert len((out / "history.csv").read_text().strip().splitlines()) == 2  # a header and the one epoch
     assert set(stand_in_evaluator) == {"synthetic_digits"}  # scored by the classifier of its own dataset
+    # lesson 05 judges from a pool of twice the scored set: the saved samples first, then more, drawn once and kept
+    from course.jobs import judge
+
+    pool = judge.run_images(out, 100)[0]
+    assert pool.shape == (100, 28, 28, 1) and pool.dtype == np.uint8
+    np.testing.assert_array_equal(pool[:40], np.load(out / "samples.npz")["samples"])
+    assert not np.array_equal(pool[40:80], pool[:40])  # new noise, not the saved samples again
+    kept = (out / job.MORE_SAMPLES).stat().st_mtime_ns
+    np.testing.assert_array_equal(job.sample_pool(out, 90), pool[:90])
+    assert (out / job.MORE_SAMPLES).stat().st_mtime_ns == kept  # nothing drawn again
+    # a run sampled again (here: resumed finished, as after a continuation) drops the pool of its old samples
+    assert main(args + ["--samples", "40", "--guidance", "1", "--resume"]) == 0
+    assert not (out / job.MORE_SAMPLES).exists()
 
 
 def test_resuming_gives_the_weights_of_an_uninterrupted_run(tmp_path):

@@ -167,10 +167,12 @@ def test_the_speeds_behind_the_cpu_estimates_are_the_registry_s():
     # the importance-weighted bound with k = 50 on the 10,000 test images
     expected = (60_000 * (30 + 2 + 6) / rates["vae"] + 10_000 * 50 / rates["vae_iwae"]) / 60
     assert devices.CPU_MINUTES["03"] == round(expected)
-    assert set(devices.CPU_MINUTES) == {"01", "02", "03", "04", "06"}
+    assert set(devices.CPU_MINUTES) == {"01", "02", "03", "04", "05", "06"}
+    # lesson 05: the diffusion run's pool completed once, SCORED more samples at the sampler's measured speed
+    assert devices.CPU_MINUTES["05"] == round(lesson_costs.PARAMETERS["05_evaluation"]["SCORED"] / rates["diffusion_sample"] / 60)
     recipe = evaluators.recipe("mnist", fast=False)  # what the evaluator parts count: 5 epochs of 90% of 60,000
     assert f"{recipe.epochs} * {round(60_000 * (1 - recipe.validation_fraction)):_}" == lesson_costs.EVALUATOR
-    assert all(p.speed == "cnn" and p.count == lesson_costs.EVALUATOR
+    assert all((p.speed, p.count) in {("cnn", lesson_costs.EVALUATOR), ("diffusion_sample", "SCORED")}
                for parts in lesson_costs.CELLS.values() for p in parts if p.first_time)
 
 
@@ -290,4 +292,31 @@ def test_lesson05_seeds_summarises_each_figure_over_the_seeds_and_keeps_every_ru
               "class_histogram": {"0": 0.05, "1": 0.2, "2": 0.75}, "memorisation": {"ratio": 1.1, "near_copies": 0.0, "verdict": "ok"}}
     row = lesson05_seeds.row(scored)
     assert (row["class_share_min"], row["class_share_max"], row["memorisation_ratio"]) == (0.05, 0.75, 1.1)
-    assert set(lesson05_seeds.ROWS) == {"DCGAN 5 epochs", "DCGAN 20 epochs", "VAE"}
+    assert set(lesson05_seeds.ROWS) == {"DCGAN 5 epochs", "DCGAN 20 epochs", "VAE", "Diffusion 10 epochs"}
+
+
+def test_diffusion_batch_scores_each_recipe_at_guidance_1_and_refuses_a_run_of_other_settings(tmp_path):
+    """Lesson 06's batch table: each row is its own recipe's run, scored without guidance (the guided row of a
+    reused score is not taken), its optimizer steps counted with the last partial batch; a folder holding a run
+    of other settings is an error, not a row."""
+    import json
+
+    from course.benchmarks import diffusion_batch
+
+    run = tmp_path / "b16-lr0.001"
+    run.mkdir()
+    (run / "metrics.json").write_text(json.dumps({"epochs": 3, "batch_size": 16, "config": {"learning_rate": 0.001},
+                                                  "examples": 100, "train_seconds": 5.0, "final_loss": 0.03}))
+    rows = [{"set": "DDIM 50 steps, eta 1, guidance 3.0", "n": 500, "fd": 9.0, "asked_class_accuracy": 0.99,
+             "smallest_class_share": 0.1},
+            {"set": "DDIM 50 steps, eta 1, guidance 1.0", "n": 500, "fd": 1.5, "asked_class_accuracy": 0.8,
+             "smallest_class_share": 0.09}]
+    (run / "bench.json").write_text(json.dumps({"rows": rows}))
+    row = diffusion_batch.measure(tmp_path, 16, 0.001, epochs=3, n=500, fast=True)
+    assert (row["fd"], row["asked_class_accuracy"], row["optimizer_steps"]) == (1.5, 0.8, 21)  # 3 x ceil(100 / 16)
+    with pytest.raises(ValueError, match="3 epochs"):
+        diffusion_batch.measure(tmp_path, 16, 0.001, epochs=10, n=500, fast=True)
+    assert diffusion_batch.parse_recipe("32:2e-3") == (32, 0.002)
+    for bad in ("16", "16:x", "0:0.001", "16:-1"):
+        with pytest.raises(ValueError, match="BATCH:LEARNING_RATE|positive"):
+            diffusion_batch.parse_recipe(bad)

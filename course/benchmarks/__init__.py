@@ -17,6 +17,7 @@ BENCHMARKS = {
     "vae": ("vae", "03_vae: nats of a VAE run, with a large-k importance-weighted estimate"),
     "cyclegan_recipes": ("cyclegan_recipes", "04_cyclegan: candidate recipes compared on validation digits"),
     "diffusion": ("diffusion", "06_diffusion: DDIM against DDPM, and the guidance sweep, of a finished diffusion run"),
+    "diffusion_batch": ("diffusion_batch", "06_diffusion: the same epochs at batch 64, 32 and 16 (more optimizer steps), scored on training images"),
     "lesson05_seeds": ("lesson05_seeds", "05_evaluation: the full-settings table (DCGAN 5 and 20 epochs, VAE) over several seeds"),
     "epoch_speed": ("epoch_speed", "lessons 01-06: seconds per epoch and images per second of each train job at full settings"),
     "backends_agree": ("backends_agree", "lessons 02-04: the TensorFlow, JAX and PyTorch steps give the same updates"),

@@ -3,12 +3,13 @@
 For each seed S (``--seeds``, default 0 1 2) the runs lesson 05 judges, trained with
 ``python -m course train``'s own code at full settings into ``DIR`` when missing (a run found there
 is used as it is): ``dcgan-5-sS`` (5 epochs, lesson 02's length), ``dcgan-20-sS`` (that run copied
-and continued to 20 epochs, which extends a DCGAN run exactly) and ``vae-30-sS`` (30 epochs, latent
-32, with its nats). Then every run is scored as lesson 05 scores it: at one sample size ``--n``
+and continued to 20 epochs, which extends a DCGAN run exactly), ``vae-30-sS`` (30 epochs, latent
+32, with its nats) and ``diffusion-10-sS`` (``train diffusion``'s default: unconditional, 10 epochs, its
+2,000 DDIM samples). Then every run is scored as lesson 05 scores it: at one sample size ``--n``
 (default 2,000 per side, drawn from pools of twice that, both sides redrawn in each of 5 repeats)
 against the real test images, with a detector trained on the seed's 20-epoch DCGAN samples (80% of
 10,000 against as many training images, 5 epochs) and shown held-out samples of that DCGAN, the
-5-epoch DCGAN and the VAE of the same seed. Prints one JSON object: the rows that do not depend on a
+other generators of the same seed. Prints one JSON object: the rows that do not depend on a
 training run once (real, blurred, noise), each generator's row per seed, and for each figure the
 mean, smallest and largest over the seeds.
 """
@@ -20,23 +21,24 @@ from pathlib import Path
 import numpy as np
 
 from ..jobs import dcgan as dcgan_job
+from ..jobs import diffusion as diffusion_job
 from ..jobs import judge
 from ..jobs import vae as vae_job
 from ..runs import copy_to_continue
 from . import emit, json_argument_parser
 
 #: Row name -> run folder prefix (the seed is appended as ``-sS``).
-ROWS = {"DCGAN 5 epochs": "dcgan-5", "DCGAN 20 epochs": "dcgan-20", "VAE": "vae-30"}
+ROWS = {"DCGAN 5 epochs": "dcgan-5", "DCGAN 20 epochs": "dcgan-20", "VAE": "vae-30", "Diffusion 10 epochs": "diffusion-10"}
 #: Figures of each generator's row summarised over the seeds.
 FIGURES = ("fd", "kid", "precision", "recall", "memorisation_ratio", "near_copies", "class_share_min", "class_share_max")
 DETECTOR_IMAGES, DETECTOR_EPOCHS = 10_000, 5  # as lesson 05's parameters at full settings
 
 
 def train_runs(root: Path, seed: int, data_dir=None, fast: bool = False, verbose: int = 0) -> dict[str, Path]:
-    """The seed's three runs in ``root``, each trained only when its metrics.json is missing (``fast``:
-    fast-mode runs of 1 and 2 DCGAN epochs, a smoke test of this command, not a figure)."""
+    """The seed's four runs in ``root``, each trained only when its metrics.json is missing (``fast``:
+    fast-mode runs of 1 and 2 DCGAN epochs and one epoch of the others, a smoke test of this command, not a figure)."""
     runs = {name: root / f"{prefix}{'-fast' if fast else ''}-s{seed}" for name, prefix in ROWS.items()}
-    short, long, vae = runs.values()
+    short, long, vae, diffusion = runs.values()
     if not (short / "metrics.json").is_file():
         dcgan_job.train(dcgan_job.TrainConfig(epochs=1 if fast else 5, seed=seed, fast=fast), short,
                         data_dir=data_dir, verbose=verbose)
@@ -47,6 +49,9 @@ def train_runs(root: Path, seed: int, data_dir=None, fast: bool = False, verbose
     if not (vae / "metrics.json").is_file():
         vae_job.train(vae_job.TrainConfig(epochs=30, latent_dim=32, seed=seed, fast=fast), vae, data_dir=data_dir,
                       verbose=verbose)
+    if not (diffusion / "metrics.json").is_file():  # `train diffusion`'s default: unconditional, 10 epochs
+        diffusion_job.train(diffusion_job.TrainConfig(epochs=1 if fast else 10, seed=seed, fast=fast), diffusion,
+                            resume=True, data_dir=data_dir, verbose=verbose)
     return runs
 
 
@@ -62,26 +67,21 @@ def row(scores: dict) -> dict:
 
 
 def detector_aucs(reference: judge.Reference, runs: dict[str, Path], n: int, seed: int, data_dir=None) -> dict:
-    """Lesson 05's detector for one seed: trained on the 20-epoch DCGAN's samples, its AUC on held-out
-    samples of that DCGAN and on the 5-epoch DCGAN and the VAE it never saw."""
-    from ..evaluation import detector_scores, train_detector
+    """Lesson 05's detector for one seed (:func:`course.jobs.judge.detector_report`, as the lesson's cell):
+    trained on the 20-epoch DCGAN's samples, its AUC on held-out samples of that DCGAN and on the other
+    generators of the seed, which it never saw."""
     from ..metrics import roc_auc
 
     pool = judge.run_images(runs["DCGAN 20 epochs"], DETECTOR_IMAGES, data_dir)[0]
+    unseen = {f"{name} (unseen)": judge.run_images(run, 2 * n, data_dir)[0]
+              for name, run in runs.items() if name != "DCGAN 20 epochs"}
+    _, shown, seconds = judge.detector_report(reference, pool, unseen, held_out="held-out DCGAN 20 epochs",
+                                              epochs=DETECTOR_EPOCHS, seed=seed)
     cut = int(0.8 * len(pool))
-    start = time.perf_counter()
-    detector = train_detector(reference.train[:cut], pool[:cut], epochs=DETECTOR_EPOCHS, seed=seed)
-    seconds = time.perf_counter() - start
-    shown = {"held-out DCGAN 20 epochs": pool[cut:],
-             "DCGAN 5 epochs (unseen)": judge.run_images(runs["DCGAN 5 epochs"], 2 * n, data_dir)[0],
-             "VAE (unseen)": judge.run_images(runs["VAE"], 2 * n, data_dir)[0]}
-    # lesson 05's detector cell trains on cut real and cut generated images for DETECTOR_EPOCHS epochs
     out = {"training_samples": cut, "train_seconds": round(seconds, 2),
            "images_per_second": round(2 * cut * DETECTOR_EPOCHS / seconds, 1)}
-    for name, fakes in shown.items():
-        k = min(len(fakes), len(reference.heldout))
-        scores = detector_scores(detector, np.concatenate([reference.heldout[:k], fakes[:k]]))
-        out[name] = round(float(roc_auc(scores, np.r_[np.zeros(k), np.ones(k)])), 4)
+    for name, (scores, labels) in shown.items():
+        out[name] = round(float(roc_auc(scores, labels)), 4)
     return out
 
 

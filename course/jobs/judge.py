@@ -10,13 +10,14 @@ baseline rows, in one table and one figure.
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 import numpy as np
 
 from .. import config, data
 from ..errors import CourseError
-from ..evaluation import blur, classifier_features, score_images
+from ..evaluation import blur, classifier_features, detector_scores, score_images, train_detector
 from ..io import FileLock, write_json_atomic
 from ..models.cyclegan import translate
 from ..models.vae import prior_samples
@@ -42,9 +43,11 @@ def run_images(run, n: int = SCORED, data_dir=None) -> tuple[np.ndarray, dict]:
     run = Path(run)
     meta = run_metrics(run)
     kind = meta.get("model")
-    if kind in ("dcgan", "diffusion"):  # the samples the run saved (a diffusion run's: DDIM, from a fixed seed)
+    if kind == "dcgan":  # the samples the run saved
         with np.load(run / "samples.npz") as saved:
             return saved["samples"][:n], meta
+    if kind == "diffusion":  # the samples the run saved (DDIM, from a fixed seed), and more when they are fewer than n
+        return job_module("diffusion").sample_pool(run, n), meta
     if kind == "vae":
         probabilities = prior_samples(load_saved_model(run, "decoder.keras", "vae"), n, seed=meta.get("seed", 0))
         return np.rint(255.0 * probabilities).astype(np.uint8), meta
@@ -78,12 +81,14 @@ class Reference:
 def evaluate_run(run, data_dir=None, n: int = SCORED, reference: Reference | None = None) -> dict:
     """Score a dcgan, vae or cyclegan run and write ``evaluation.json`` into it."""
     run = Path(run)
-    images, meta = run_images(run, 2 * n, data_dir)  # a pool of 2n: each repeat of FD and KID draws n afresh
-    n = min(n, len(images) // 2)
+    meta = run_metrics(run)
     if meta.get("dataset") not in ("mnist", "mnist_m"):
         raise CourseError(f"{run} was trained on {meta.get('dataset')}; lesson 05's measures use the MNIST "
                           "classifier, so they judge MNIST runs (and CycleGAN's F(b) digits).")
     reference = reference or Reference(bool(meta.get("fast")), data_dir, meta.get("examples"))
+    n = min(n, len(reference.real) // 2)  # the real side's pool is 2n too
+    images, meta = run_images(run, 2 * n, data_dir)  # a pool of 2n: each repeat of FD and KID draws n afresh
+    n = min(n, len(images) // 2)
     result = {"run": str(run), "model": meta["model"], "epochs": meta.get("epochs"), "fast": bool(meta.get("fast")),
               "train_seconds": meta.get("train_seconds"), **reference.score(images, n)}
     if meta["model"] == "vae":
@@ -107,6 +112,27 @@ def baselines(reference: Reference, n: int = SCORED, seed: int = 0) -> dict[str,
     real = reference.heldout[:n]
     return {"real test images": real, "blurred real images": blur(real),
             "uniform noise": rng.integers(0, 256, real.shape).astype(np.uint8)}
+
+
+def detector_report(reference: Reference, pool: np.ndarray, unseen: dict[str, np.ndarray], *, held_out: str,
+                    epochs: int, seed: int = 0):
+    """Lesson 05's detector of generated images: trained on 80% of ``pool`` (one generator's samples,
+    label 1) against as many real training images (label 0) for ``epochs`` epochs, then shown, beside as
+    many held-out real images each, the pool's other 20% (named ``held_out``) and every set of ``unseen``
+    (name -> samples of generators it never saw). Returns the detector, ``{name: (scores, labels)}`` and
+    the seconds its training took."""
+    cut = int(0.8 * len(pool))
+    if cut < 1 or cut == len(pool):
+        raise CourseError(f"the detector needs at least 2 generated images (80% to train, 20% held out), got {len(pool)}")
+    start = time.perf_counter()
+    detector = train_detector(reference.train[:cut], pool[:cut], epochs=epochs, seed=seed)
+    seconds = time.perf_counter() - start
+    shown = {}
+    for name, fakes in {held_out: pool[cut:], **unseen}.items():
+        k = min(len(fakes), len(reference.heldout))
+        scores = detector_scores(detector, np.concatenate([reference.heldout[:k], fakes[:k]]))
+        shown[name] = (scores, np.r_[np.zeros(k), np.ones(k)])
+    return detector, shown, seconds
 
 
 def table(rows: dict[str, dict]) -> str:
@@ -160,8 +186,9 @@ def compare(run_dirs, out=None, data_dir=None, n: int = SCORED, reference: Refer
     if len(fast) > 1:
         raise CourseError("fast-mode and full runs are judged by different classifiers: compare runs of one kind.")
     reference = reference or Reference(fast.pop(), data_dir)
+    n = min(n, len(reference.heldout) // 2, len(reference.real_features) // 2)  # the real pools hold 2n
     generated = {r: run_images(r, 2 * n, data_dir)[0] for r in runs_}  # pools of 2n: each repeat draws n afresh
-    n = min([n, len(reference.heldout) // 2, len(reference.real_features) // 2] + [len(x) // 2 for x in generated.values()])
+    n = min([n] + [len(x) // 2 for x in generated.values()])
     rows = {name: reference.score(images, n) for name, images in baselines(reference, 2 * n).items()}
     for r in runs_:
         rows[f"{run_metrics(r)['model']} {r.name}"] = evaluate_run(r, data_dir, n, reference)
