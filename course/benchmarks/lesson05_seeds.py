@@ -32,6 +32,7 @@ ROWS = {"DCGAN 5 epochs": "dcgan-5", "DCGAN 20 epochs": "dcgan-20", "VAE": "vae-
 #: Figures of each generator's row summarised over the seeds.
 FIGURES = ("fd", "kid", "precision", "recall", "memorisation_ratio", "near_copies", "class_share_min", "class_share_max")
 DETECTOR_IMAGES, DETECTOR_EPOCHS = 10_000, 5  # as lesson 05's parameters at full settings
+FAST_SCORED = 300  # --fast: lesson 05's fast-mode sample size (a fast diffusion run saved a pool of 2 x 300)
 
 
 def train_runs(root: Path, seed: int, data_dir=None, fast: bool = False, verbose: int = 0) -> dict[str, Path]:
@@ -107,7 +108,7 @@ def main(argv=None) -> None:
     root.mkdir(parents=True, exist_ok=True)
     runs = {seed: train_runs(root, seed, args.data_dir, args.fast) for seed in args.seeds}
     reference = judge.Reference(fast=args.fast, data_dir=args.data_dir)
-    n = min(args.n, len(reference.heldout) // 2)
+    n = min(args.n, len(reference.heldout) // 2, FAST_SCORED if args.fast else args.n)
     rows = {name: row(reference.score(images, n)) for name, images in judge.baselines(reference, 2 * n).items()}
     per_row = {name: {} for name in ROWS}
     detectors = {}
