@@ -45,8 +45,9 @@ FAST = {
     # steps are ~20x a DCGAN step's work
     "cyclegan": FastLimits(train_examples=512, test_examples=500, epochs=2, batch_size=32),
     # a diffusion step costs about a DCGAN step; its samples cost 1 network call per sampler step
-    # (fast mode also caps DDIM at 10 steps: jobs.diffusion); 600 samples: lesson 05 scores pools of 2 x 300
-    "diffusion": FastLimits(train_examples=1024, test_examples=600, epochs=2, batch_size=32),
+    # (fast mode also caps DDIM at 10 steps: jobs.diffusion); 600 samples: lesson 05 scores pools of 2 x 300;
+    # 512 images at the default batch of 16: 32 steps an epoch
+    "diffusion": FastLimits(train_examples=512, test_examples=600, epochs=2, batch_size=32),
     # the fast-mode lesson-01 classifier that later lessons score with (jobs.evaluators):
     # 84 steps of 32, enough to read digits (~0.9) at half the cost of the "cnn" limits
     "evaluator": FastLimits(train_examples=1500, test_examples=1000, epochs=2, batch_size=32),

@@ -288,7 +288,7 @@ def test_label_dropout_uses_the_null_class_only_in_training(monkeypatch):
 
 
 def test_train_diffusion_fast_writes_every_file_scores_the_asked_class_and_resamples_a_finished_run(
-        tmp_path, stand_in_evaluator):
+        tmp_path, stand_in_evaluator, monkeypatch):
     """One conditional job from the command line (the unconditional job runs in lesson 05 and in CI's
     fast jobs; resuming mid-run is test_resuming_gives_the_weights_of_an_uninterrupted_run)."""
     out = tmp_path / "d"
@@ -317,16 +317,31 @@ def test_train_diffusion_fast_writes_every_file_scores_the_asked_class_and_resam
     assert model.conditional and model.sample(2, steps=2, labels=np.array([3, 7])).shape == (2, 28, 28, 1)
     assert len((out / "history.csv").read_text().strip().splitlines()) == 2  # a header and the one epoch
     assert set(stand_in_evaluator) == {"synthetic_digits"}  # scored by the classifier of its own dataset
-    # lesson 05 judges from a pool of twice the scored set: the saved samples first, then more, drawn once and kept
+    # lesson 05 judges from a pool of twice the scored set: the saved samples first, then more, drawn once and kept,
+    # with the run's own sampler settings, a seed of their own and the asked classes going on in turn
     from course.jobs import judge
 
+    calls, sample = [], dm.Diffusion.sample
+
+    def recorded(self, n, **kwargs):
+        calls.append((n, kwargs))
+        return sample(self, n, **kwargs)
+
+    monkeypatch.setattr(dm.Diffusion, "sample", recorded)
     pool = judge.run_images(out, 100)[0]
     assert pool.shape == (100, 28, 28, 1) and pool.dtype == np.uint8
     np.testing.assert_array_equal(pool[:40], np.load(out / "samples.npz")["samples"])
-    assert not np.array_equal(pool[40:80], pool[:40])  # new noise, not the saved samples again
-    kept = (out / job.MORE_SAMPLES).stat().st_mtime_ns
+    [(n, drawn)] = calls
+    assert n == 60 and (drawn["sampler"], drawn["steps"], drawn["guidance"], drawn["eta"]) == ("ddim", 4, 1.0, 1.0)
+    assert drawn["seed"] not in (0, 1)  # not the saved samples' seed, nor the grid's
+    assert drawn["labels"].tolist() == (np.arange(40, 100) % 10).tolist()
+    np.testing.assert_array_equal(np.load(out / job.MORE_SAMPLES)["labels"], drawn["labels"])
     np.testing.assert_array_equal(job.sample_pool(out, 90), pool[:90])
-    assert (out / job.MORE_SAMPLES).stat().st_mtime_ns == kept  # nothing drawn again
+    assert len(calls) == 1  # kept: nothing drawn again
+    # kept samples belong to the saved ones they complete: other saved samples, and they are drawn again
+    saved = dict(np.load(out / "samples.npz"))
+    np.savez(out / "samples.npz", samples=255 - saved["samples"], labels=saved["labels"])
+    assert job.sample_pool(out, 100).shape == (100, 28, 28, 1) and len(calls) == 2
     # a run sampled again (here: resumed finished, as after a continuation) drops the pool of its old samples
     assert main(args + ["--samples", "40", "--guidance", "1", "--resume"]) == 0
     assert not (out / job.MORE_SAMPLES).exists()

@@ -176,3 +176,20 @@ def test_the_spread_draws_new_images_on_both_sides():
     a, b = np.random.default_rng(0).normal(size=(2, 40, 3))
     draws = [metrics.frechet_distance_subsets(a, b, n=20, repeats=2, seed=s) for s in range(3)]
     assert len({round(float(d[0]), 9) for d in draws}) == 3
+
+
+def test_the_detector_report_refuses_too_few_images_and_ambiguous_names():
+    """Lesson 05's detector trains on 80% of the pool in batches of 64 per class and shows each set by name."""
+    from types import SimpleNamespace
+
+    from course.errors import CourseError
+    from course.jobs import judge
+
+    images = np.zeros((100, 28, 28, 1), np.uint8)
+    reference = SimpleNamespace(train=images, heldout=images)
+    with pytest.raises(CourseError, match="at least 80 generated images"):
+        judge.detector_report(reference, images[:79], {}, held_out="held out", epochs=1)
+    with pytest.raises(CourseError, match="distinct names"):
+        judge.detector_report(reference, images, {"held out": images}, held_out="held out", epochs=1)
+    with pytest.raises(CourseError, match="images each"):
+        judge.detector_report(reference, images, {"empty": images[:0]}, held_out="held out", epochs=1)

@@ -312,10 +312,10 @@ def test_diffusion_batch_scores_each_recipe_at_guidance_1_and_refuses_a_run_of_o
             {"set": "DDIM 50 steps, eta 1, guidance 1.0", "n": 500, "fd": 1.5, "asked_class_accuracy": 0.8,
              "smallest_class_share": 0.09}]
     (run / "bench.json").write_text(json.dumps({"rows": rows}))
-    row = diffusion_batch.measure(tmp_path, 16, 0.001, epochs=3, n=500, fast=True)
+    row = diffusion_batch.measure(tmp_path, 16, 0.001, epochs=3, n=500, fast=False)
     assert (row["fd"], row["asked_class_accuracy"], row["optimizer_steps"]) == (1.5, 0.8, 21)  # 3 x ceil(100 / 16)
     with pytest.raises(ValueError, match="3 epochs"):
-        diffusion_batch.measure(tmp_path, 16, 0.001, epochs=10, n=500, fast=True)
+        diffusion_batch.measure(tmp_path, 16, 0.001, epochs=10, n=500, fast=False)
     assert diffusion_batch.parse_recipe("32:2e-3") == (32, 0.002)
     for bad in ("16", "16:x", "0:0.001", "16:-1"):
         with pytest.raises(ValueError, match="BATCH:LEARNING_RATE|positive"):

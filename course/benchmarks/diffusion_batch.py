@@ -39,6 +39,7 @@ def run_name(batch_size: int, learning_rate: float) -> str:
 def measure(runs: Path, batch_size: int, learning_rate: float, *, epochs: int, n: int, fast: bool,
             data_dir=None) -> dict:
     """Train (or reuse) one recipe's run and score it; one row of the table."""
+    from .. import config
     from ..jobs import diffusion as diffusion_job
 
     out = runs / run_name(batch_size, learning_rate)
@@ -48,6 +49,9 @@ def measure(runs: Path, batch_size: int, learning_rate: float, *, epochs: int, n
         diffusion_job.train(cfg, out, resume=True, data_dir=data_dir, verbose=0)
     metrics = json.loads((out / "metrics.json").read_text())
     trained = (metrics["epochs"], metrics["batch_size"], metrics["config"]["learning_rate"])
+    if fast:  # fast mode caps epochs and batch size (config.FAST): the run is what it could be
+        limits = config.FAST["diffusion"]
+        epochs, batch_size = min(epochs, limits.epochs), min(batch_size, limits.batch_size)
     if trained != (epochs, batch_size, learning_rate):
         raise ValueError(f"{out} holds a run of {trained[0]} epochs at batch {trained[1]}, rate {trained[2]}, "
                          f"not {epochs} at {batch_size}, {learning_rate}; give another --runs folder")
@@ -84,8 +88,11 @@ def main(argv=None) -> int:
     runs = Path(args.runs)
     rows = []
     for batch_size, learning_rate in recipes:
-        rows.append(measure(runs, batch_size, learning_rate, epochs=args.epochs, n=args.n, fast=args.fast,
-                            data_dir=args.data_dir))
+        try:
+            rows.append(measure(runs, batch_size, learning_rate, epochs=args.epochs, n=args.n, fast=args.fast,
+                                data_dir=args.data_dir))
+        except ValueError as e:
+            p.error(str(e))
         print(json.dumps(rows[-1]), flush=True)
     emit({"epochs": args.epochs, "n": args.n, "reference": f"the last {args.n} training images",
           "rows": {run_name(r["batch_size"], r["learning_rate"]): r for r in rows}}, args.out)

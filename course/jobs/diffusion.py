@@ -233,36 +233,60 @@ MORE_SAMPLES = "more_samples.npz"
 
 
 def sample_pool(run: str | Path, n: int) -> np.ndarray:
-    """``n`` uint8 samples of a finished run, as its metrics were scored: ``samples.npz`` first, then, when
+    """``n`` uint8 samples of a finished run, drawn as its scored ones were: ``samples.npz`` first, then, when
     it holds fewer (lesson 05 judges from a pool of twice the scored set, so that every repeat redraws
-    both sides), more drawn with the run's own sampler settings and new seeds, kept in ``more_samples.npz``
-    for the next call. Drawing them takes about as long as drawing the run's scored samples did."""
+    both sides), more drawn with the run's own sampler settings, new seeds and (conditional) the asked
+    classes going on in turn, kept in ``more_samples.npz`` for the next call. The kept samples are used only
+    with the network, saved samples and sampler settings they were drawn with; drawing takes the run's
+    lock, so a run being trained (or another process drawing) is waited for. Drawing them takes about as
+    long as drawing the run's scored samples did."""
     import dataclasses
     import hashlib
     import json
+
+    from ..io import FileLock
 
     run = Path(run)
     with np.load(run / "samples.npz") as saved:
         images = saved["samples"]
     if len(images) >= n:
         return images[:n]
-    of = hashlib.sha256((run / "samples.npz").read_bytes()).hexdigest()  # kept samples are of these weights only
-    extra = np.zeros((0, *images.shape[1:]), images.dtype)
-    if (run / MORE_SAMPLES).is_file():
-        with np.load(run / MORE_SAMPLES) as saved:
-            if str(saved["of"]) == of:  # not of a run since continued (its samples.npz is new)
-                extra = saved["samples"]
-    missing = n - len(images) - len(extra)
-    if missing > 0:
+    with FileLock(run / ".lock", what=f"The run folder {run}", wait=True):
+        with np.load(run / "samples.npz") as saved:  # again, under the lock: a trainer may have replaced it
+            images = saved["samples"]
         meta = json.loads((run / "metrics.json").read_text())
+        if not meta.get("config"):
+            raise CourseError(f"{run}'s metrics.json names no settings (an older course version wrote it), so "
+                              f"no more samples can be drawn as its {len(images)} were: train the run again, or "
+                              f"judge it at n = {len(images) // 2} or less.")
         names = {f.name for f in dataclasses.fields(TrainConfig)}
-        cfg = TrainConfig(**{k: v for k, v in meta.get("config", {}).items() if k in names})
-        model = load_model(run)
-        print(f"Drawing {missing} more samples of {run} to judge it from a pool of {n} (kept in {MORE_SAMPLES})",
-              flush=True)
-        # seeds the run's own samples (cfg.seed) and grid (cfg.seed + 1) did not use, one per top-up
-        new, _ = DiffusionJob()._sample(cfg, model, missing, seed=cfg.seed + 1000 + len(extra))
-        extra = np.concatenate([extra, data.from_symmetric(new)])
-        with atomic_path(run / MORE_SAMPLES) as tmp:
-            np.savez_compressed(tmp, samples=extra, of=np.array(of))
+        cfg = TrainConfig(**{k: v for k, v in meta["config"].items() if k in names})
+        drawn_as = {"sampler": cfg.sampler, "steps": DiffusionJob.steps(cfg), "eta": cfg.eta, "guidance": cfg.guidance,
+                    "seed": cfg.seed}
+        digest = hashlib.sha256()
+        for name in ("network.keras", "samples.npz"):
+            digest.update((run / name).read_bytes())
+        digest.update(json.dumps(drawn_as, sort_keys=True).encode())
+        of = digest.hexdigest()
+        extra = np.zeros((0, *images.shape[1:]), images.dtype)
+        labels = np.zeros((0,), np.int32)
+        if (run / MORE_SAMPLES).is_file():
+            with np.load(run / MORE_SAMPLES) as saved:
+                if str(saved["of"]) == of:  # drawn by these weights, after these samples, with these settings
+                    extra, labels = saved["samples"], saved["labels"]
+        missing = n - len(images) - len(extra)
+        if missing > 0:
+            model = load_model(run)
+            print(f"Drawing {missing} more samples of {run} to judge it from a pool of {n} (kept in {MORE_SAMPLES})",
+                  flush=True)
+            first = len(images) + len(extra)  # the asked classes go on in turn after the saved ones
+            asked = (np.arange(first, first + missing) % model.num_classes).astype(np.int32) if model.conditional else None
+            # seeds the run's own samples (cfg.seed) and grid (cfg.seed + 1) did not use, one per top-up
+            new = model.sample(missing, sampler=cfg.sampler, steps=drawn_as["steps"], labels=asked,
+                               seed=cfg.seed + 1000 + len(extra), eta=cfg.eta,
+                               guidance=cfg.guidance if model.conditional else 1.0)
+            extra = np.concatenate([extra, data.from_symmetric(new)])
+            labels = np.concatenate([labels, asked if asked is not None else np.full(missing, -1, np.int32)])
+            with atomic_path(run / MORE_SAMPLES) as tmp:
+                np.savez_compressed(tmp, samples=extra, labels=labels, of=np.array(of))
     return np.concatenate([images, extra])[:n]

@@ -79,7 +79,7 @@ class Reference:
 
 
 def evaluate_run(run, data_dir=None, n: int = SCORED, reference: Reference | None = None) -> dict:
-    """Score a dcgan, vae or cyclegan run and write ``evaluation.json`` into it."""
+    """Score a dcgan, vae, cyclegan or diffusion run and write ``evaluation.json`` into it."""
     run = Path(run)
     meta = run_metrics(run)
     if meta.get("dataset") not in ("mnist", "mnist_m"):
@@ -122,8 +122,10 @@ def detector_report(reference: Reference, pool: np.ndarray, unseen: dict[str, np
     (name -> samples of generators it never saw). Returns the detector, ``{name: (scores, labels)}`` and
     the seconds its training took."""
     cut = int(0.8 * len(pool))
-    if cut < 1 or cut == len(pool):
-        raise CourseError(f"the detector needs at least 2 generated images (80% to train, 20% held out), got {len(pool)}")
+    if cut < 64 or len(pool) - cut < 1:  # train_detector's batch of 64 per class, and something held out
+        raise CourseError(f"the detector needs at least 80 generated images (80% to train, 20% held out), got {len(pool)}")
+    if held_out in unseen or not all(len(images) for images in unseen.values()):
+        raise CourseError(f"the sets shown to the detector need distinct names ({held_out!r} is taken) and images each")
     start = time.perf_counter()
     detector = train_detector(reference.train[:cut], pool[:cut], epochs=epochs, seed=seed)
     seconds = time.perf_counter() - start
@@ -186,8 +188,16 @@ def compare(run_dirs, out=None, data_dir=None, n: int = SCORED, reference: Refer
     if len(fast) > 1:
         raise CourseError("fast-mode and full runs are judged by different classifiers: compare runs of one kind.")
     reference = reference or Reference(fast.pop(), data_dir)
+    for r in runs_:
+        if run_metrics(r).get("dataset") not in ("mnist", "mnist_m"):
+            raise CourseError(f"{r} was trained on {run_metrics(r).get('dataset')}; lesson 05's measures use the MNIST "
+                              "classifier, so they judge MNIST runs (and CycleGAN's F(b) digits).")
     n = min(n, len(reference.heldout) // 2, len(reference.real_features) // 2)  # the real pools hold 2n
-    generated = {r: run_images(r, 2 * n, data_dir)[0] for r in runs_}  # pools of 2n: each repeat draws n afresh
+    # pools of 2n (each repeat draws n afresh): the fixed pools (saved or translated images) set n first, so that
+    # a diffusion run's pool, which can be drawn to any size, is drawn only as far as it is needed
+    generated = {r: run_images(r, 2 * n, data_dir)[0] for r in runs_ if run_metrics(r).get("model") != "diffusion"}
+    n = min([n] + [len(x) // 2 for x in generated.values()])
+    generated.update({r: run_images(r, 2 * n, data_dir)[0] for r in runs_ if r not in generated})
     n = min([n] + [len(x) // 2 for x in generated.values()])
     rows = {name: reference.score(images, n) for name, images in baselines(reference, 2 * n).items()}
     for r in runs_:
