@@ -34,7 +34,8 @@ def test_info_lists_every_dataset_and_its_sources(capsys, tmp_path):
 
 def test_train_and_evaluate_on_synthetic_digits(tmp_path, capsys):
     out = tmp_path / "run"
-    assert main(["train", "cnn", "--dataset", "synthetic_digits", "--fast", "--epochs", "1", "--out", str(out)]) == 0
+    assert main(["train", "cnn", "--dataset", "synthetic_digits", "--fast", "--epochs", "1", "--train-examples", "320",
+                 "--out", str(out)]) == 0
     metrics = json.loads((out / "metrics.json").read_text())
     # re-running into the same folder without --resume must not overwrite it
     assert main(["train", "cnn", "--dataset", "synthetic_digits", "--fast", "--out", str(out)]) == 2
@@ -50,7 +51,7 @@ def test_train_dcgan_fast_writes_every_file_and_resumes(tmp_path, capsys, stand_
     import numpy as np
 
     out = tmp_path / "gan"
-    args = ["train", "dcgan", "--dataset", "synthetic_digits", "--fast", "--out", str(out)]
+    args = ["train", "dcgan", "--dataset", "synthetic_digits", "--fast", "--train-examples", "256", "--out", str(out)]
     assert main(args + ["--epochs", "1"]) == 0
     for name in ("samples.png", "samples.npz", "metrics.json", "history.csv", "generator.keras", "progress.gif",
                  "checkpoints/state.json"):
