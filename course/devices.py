@@ -199,7 +199,7 @@ TESTED = {"keras": ("3.13", "3.15"), "tensorflow": ("2.20", "2.21"), "jax": ("0.
 #: registry (whole full-settings epochs of each train job, ``python -m course benchmark epoch_speed``;
 #: tests/test_results.py fails when these differ from the registry, which a pip install does not bring).
 CPU_IMAGES_PER_SECOND: dict[str, float] = {"cnn": 816.0, "cnn_cifar10": 542.9, "dcgan": 643.1, "vae": 1402.2,
-                                           "cyclegan": 176.6, "diffusion": 213.4, "diffusion_sample": 11.52, "vae_iwae": 7498.5}
+                                           "cyclegan": 176.6, "diffusion": 186.9, "diffusion_sample": 13.09, "vae_iwae": 7498.5}
 
 #: What the full settings of each lesson take without a GPU, in minutes: its long cells
 #: (:data:`course.lesson_costs.CELLS`, evaluators included) at the measured speeds. Estimates, not runs.
