@@ -100,9 +100,10 @@ def grid_labels(n: int = 100, classes: int = 10) -> np.ndarray:
     return (np.arange(n) // 10) % classes
 
 
-def asked_labels(n: int, classes: int = 10) -> np.ndarray:
-    """The classes asked for in a scored set: each class equally often, in turn."""
-    return np.arange(n) % classes
+def asked_labels(n: int, classes: int = 10, first: int = 0) -> np.ndarray:
+    """The classes asked for in a scored set: each class equally often, in turn (``first``: the set goes on
+    after that many samples, as the top-up of a judging pool does)."""
+    return np.arange(first, first + n) % classes
 
 
 class DiffusionJob(TrainJob):
@@ -150,8 +151,8 @@ class DiffusionJob(TrainJob):
         """The base job's settings, with the width the network has (fast mode's cap applied)."""
         return {**super().settings(cfg, policy), "width": self.width(cfg)}
 
-    def _sample(self, cfg, model, n, seed, **kwargs):
-        labels = asked_labels(n, model.num_classes) if model.conditional else None
+    def _sample(self, cfg, model, n, seed, first: int = 0, **kwargs):
+        labels = asked_labels(n, model.num_classes, first) if model.conditional else None
         return model.sample(n, sampler=cfg.sampler, steps=self.steps(cfg), labels=labels, seed=seed, eta=cfg.eta,
                             guidance=cfg.guidance if model.conditional else 1.0, **kwargs), labels
 
@@ -279,14 +280,13 @@ def sample_pool(run: str | Path, n: int) -> np.ndarray:
             model = load_model(run)
             print(f"Drawing {missing} more samples of {run} to judge it from a pool of {n} (kept in {MORE_SAMPLES})",
                   flush=True)
-            first = len(images) + len(extra)  # the asked classes go on in turn after the saved ones
-            asked = (np.arange(first, first + missing) % model.num_classes).astype(np.int32) if model.conditional else None
-            # seeds the run's own samples (cfg.seed) and grid (cfg.seed + 1) did not use, one per top-up
-            new = model.sample(missing, sampler=cfg.sampler, steps=drawn_as["steps"], labels=asked,
-                               seed=cfg.seed + 1000 + len(extra), eta=cfg.eta,
-                               guidance=cfg.guidance if model.conditional else 1.0)
+            # drawn as the run's scored samples are (the job's own _sample), the asked classes going on in turn after
+            # the saved ones, from seeds the run's samples (cfg.seed) and grid (cfg.seed + 1) did not use
+            new, asked = DiffusionJob()._sample(cfg, model, missing, seed=cfg.seed + 1000 + len(extra),
+                                                first=len(images) + len(extra))
             extra = np.concatenate([extra, data.from_symmetric(new)])
-            labels = np.concatenate([labels, asked if asked is not None else np.full(missing, -1, np.int32)])
+            asked = np.full(missing, -1) if asked is None else asked
+            labels = np.concatenate([labels, asked.astype(np.int32)])
             with atomic_path(run / MORE_SAMPLES) as tmp:
                 np.savez_compressed(tmp, samples=extra, labels=labels, of=np.array(of))
     return np.concatenate([images, extra])[:n]

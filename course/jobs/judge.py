@@ -38,6 +38,13 @@ def run_metrics(run) -> dict:
     return json.loads(path.read_text())
 
 
+def check_mnist(run, meta: dict) -> None:
+    """Lesson 05's measures use the MNIST classifier: a run of another dataset is refused by name."""
+    if meta.get("dataset") not in ("mnist", "mnist_m"):
+        raise CourseError(f"{run} was trained on {meta.get('dataset')}; lesson 05's measures use the MNIST "
+                          "classifier, so they judge MNIST runs (and CycleGAN's F(b) digits).")
+
+
 def run_images(run, n: int = SCORED, data_dir=None) -> tuple[np.ndarray, dict]:
     """What a run generates, as uint8 MNIST-shaped images, and its metrics.json."""
     run = Path(run)
@@ -82,9 +89,7 @@ def evaluate_run(run, data_dir=None, n: int = SCORED, reference: Reference | Non
     """Score a dcgan, vae, cyclegan or diffusion run and write ``evaluation.json`` into it."""
     run = Path(run)
     meta = run_metrics(run)
-    if meta.get("dataset") not in ("mnist", "mnist_m"):
-        raise CourseError(f"{run} was trained on {meta.get('dataset')}; lesson 05's measures use the MNIST "
-                          "classifier, so they judge MNIST runs (and CycleGAN's F(b) digits).")
+    check_mnist(run, meta)
     reference = reference or Reference(bool(meta.get("fast")), data_dir, meta.get("examples"))
     n = min(n, len(reference.real) // 2)  # the real side's pool is 2n too
     images, meta = run_images(run, 2 * n, data_dir)  # a pool of 2n: each repeat of FD and KID draws n afresh
@@ -189,9 +194,7 @@ def compare(run_dirs, out=None, data_dir=None, n: int = SCORED, reference: Refer
         raise CourseError("fast-mode and full runs are judged by different classifiers: compare runs of one kind.")
     reference = reference or Reference(fast.pop(), data_dir)
     for r in runs_:
-        if run_metrics(r).get("dataset") not in ("mnist", "mnist_m"):
-            raise CourseError(f"{r} was trained on {run_metrics(r).get('dataset')}; lesson 05's measures use the MNIST "
-                              "classifier, so they judge MNIST runs (and CycleGAN's F(b) digits).")
+        check_mnist(r, run_metrics(r))
     n = min(n, len(reference.heldout) // 2, len(reference.real_features) // 2)  # the real pools hold 2n
     # pools of 2n (each repeat draws n afresh): the fixed pools (saved or translated images) set n first, so that
     # a diffusion run's pool, which can be drawn to any size, is drawn only as far as it is needed
