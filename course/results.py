@@ -14,6 +14,8 @@ invisible markers that name its record, a key path into a table and a format::
     <!-- result:vae.nll_30_epochs -->98.30<!-- /result -->
     <!-- result:lesson05.table#DCGAN 20 epochs/fd :.2f -->3.97<!-- /result -->
 
+A format that starts with ``min`` shows seconds as minutes (``:min.0f`` writes 789 s as 13).
+
 ``build`` rewrites the text between the markers from the registry; ``check`` (a unit test)
 fails when any marked text differs from it or a marker names no record. So a figure is typed
 once, in a record that says how it was made, never in the prose. Standard library only: the
@@ -116,6 +118,10 @@ def formatted(value, fmt: str | None) -> str:
     """A value as text: with ``fmt`` (a format spec), else as JSON writes it (strings as they are)."""
     if isinstance(value, str):
         return value
+    if fmt and fmt.startswith("min"):  # seconds, shown as minutes
+        if not isinstance(value, (int, float)):
+            raise RegistryError(f"the format {fmt!r} shows seconds as minutes; {value!r} is not a number of seconds")
+        return format(value / 60, fmt[3:] or ".0f")
     if fmt:
         return format(value, fmt)
     return json.dumps(value, ensure_ascii=False)

@@ -120,7 +120,7 @@ def test_configs_refuse_bad_settings_by_name():
     from course.errors import CourseError
     from course.jobs import cnn, cyclegan, vae
 
-    with pytest.raises(CourseError, match="--augment must be one of none, flip, flip_shift"):
+    with pytest.raises(CourseError, match="--augment must be one of none, shift, flip, flip_shift"):
         cnn.TrainConfig(augment="sideways")
     with pytest.raises(CourseError, match="--identity-weight must not be negative"):
         cyclegan.TrainConfig(identity_weight=-1.0)

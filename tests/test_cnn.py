@@ -46,6 +46,23 @@ def test_one_epoch_on_synthetic_digits_lowers_the_loss():
     assert acc > 0.3
 
 
+def test_digits_shift_augmentation_moves_without_mirroring_and_fills_black():
+    """Digits are shifted, never flipped (a mirrored 7 is no digit), and the uncovered border is the digits'
+    black background, not a reflection of the image; inactive at inference."""
+    augment = cnn.augmentation("shift", seed=0)
+    x = np.zeros((64, 28, 28, 1), "float32")
+    x[:, 10:18, 4:8] = 1.0  # a bar near the left edge
+    moved = keras.ops.convert_to_numpy(augment(x, training=True))
+    cols = (moved[..., 0].sum(axis=1) * np.arange(28)).sum(axis=1) / moved[..., 0].sum(axis=(1, 2))
+    assert np.all(np.abs(cols - 5.5) <= 0.1 * 28 + 0.5), cols  # a flip would put it near column 22
+    assert np.ptp(cols) > 1.0  # and it does move
+    full = keras.ops.convert_to_numpy(augment(np.ones((64, 28, 28, 1), "float32"), training=True))
+    assert full.min() == 0.0 and full.mean() < 0.99  # the border is filled with black
+    np.testing.assert_array_equal(keras.ops.convert_to_numpy(augment(x, training=False)), x)
+    with pytest.raises(ValueError, match="none, shift, flip or flip_shift"):
+        cnn.augmentation("rotate")
+
+
 def test_validation_split_is_disjoint_from_training():
     """Guards C3: curves are drawn on held-out images, the test set is touched once at the end."""
     x = np.arange(100).reshape(100, 1, 1, 1)

@@ -148,6 +148,18 @@ def test_data_dir_without_the_dataset_is_not_silently_replaced(no_data_env, tmp_
         data.load("fashion_mnist", data_dir=tmp_path)
 
 
+@pytest.mark.skipif(not data.DEBIAN_FASHION_DIR.is_dir(), reason="Debian's dataset-fashion-mnist is not installed")
+def test_debian_fashion_mnist_is_complete_and_found_without_course_data_dir(monkeypatch):
+    """The README's Fashion-MNIST figures are on the complete set, from Debian's package (CI installs it)."""
+    monkeypatch.delenv("COURSE_DATA_DIR", raising=False)
+    loaded = data.load("fashion_mnist")
+    (x_train, y_train), (x_test, y_test) = loaded.train, loaded.test
+    assert loaded.source.startswith("debian") and x_train.shape == (60_000, 28, 28, 1) and x_test.shape == (10_000, 28, 28, 1)
+    assert x_train.dtype == np.uint8 and x_train.max() == 255
+    assert np.bincount(y_train, minlength=10).tolist() == [6_000] * 10  # every class complete
+    assert np.bincount(y_test, minlength=10).tolist() == [1_000] * 10
+
+
 def test_course_data_dir_that_does_not_exist(monkeypatch, tmp_path):
     monkeypatch.setenv("COURSE_DATA_DIR", str(tmp_path / "typo"))
     with pytest.raises(DataError, match="does not exist"):

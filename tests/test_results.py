@@ -89,6 +89,15 @@ def test_tables_key_paths_and_formats():
     assert problems == [] and re.findall(r"-->([^<]*)<!-- /result", rendered) == ["8.77", "20.5%", "2"]
 
 
+def test_a_min_format_shows_seconds_as_minutes_and_refuses_what_is_not_seconds():
+    records = {"t": {"id": "t", "value": {"train_seconds": 789.4, "name": "x", "ok": 1}}}
+    text = "<!-- result:t#train_seconds :min.1f -->x<!-- /result --> <!-- result:t#train_seconds :min -->x<!-- /result -->"
+    rendered, problems = results.render(text, records)
+    assert problems == [] and re.findall(r"-->([^<]*)<!-- /result", rendered) == ["13.2", "13"]
+    with pytest.raises(results.RegistryError, match="not a number of seconds"):
+        results.text_of({"t": {"id": "t", "value": [1, 2]}}, "t :min")
+
+
 def test_reproduce_dry_run_prints_the_record_and_its_command(capsys):
     rid = sorted(results.load(ROOT))[0]
     assert cli.main(["reproduce", rid, "--dry-run"]) == 0

@@ -28,7 +28,7 @@ class TrainConfig(RunConfig):
     batch_size: int = 128
     learning_rate: float = 2e-3
     validation_fraction: float = 0.1  # of the training images, held out for the curves
-    augment: Literal["none", "flip", "flip_shift"] | None = None  # None: what suits the dataset
+    augment: Literal["none", "shift", "flip", "flip_shift"] | None = None  # None: what suits the dataset
 
 
 class CNNJob(TrainJob):
