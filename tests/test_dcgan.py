@@ -230,3 +230,47 @@ def test_xla_is_asked_for_on_a_tensorflow_gpu_only():
     expected = {"tensorflow": bool(devices.gpus()), "jax": True, "torch": False}[keras.backend.backend()]
     assert bool(gan.jit_compile) == expected == backend.jit_compile(True)
     assert backend.jit_compile(False) == (keras.backend.backend() == "jax")
+
+
+def test_the_moving_average_of_g_is_the_average_of_its_steps_and_changes_neither_training_nor_d():
+    """``ema``: training is the same step for step; at the end G holds the exponential moving average of
+    its weights after each step (momentum 0.5 over three steps: 1/4, 1/4, 1/2), D its last weights."""
+    real = real_batch(16)
+    trained = {}
+    for ema in (0.0, 0.5):
+        keras.utils.set_random_seed(0)
+        gan = dcgan.make_dcgan((28, 28, 1), seed=0, learning_rate=1e-3, ema=ema)
+        after = []
+        for _ in range(3):  # one step per fit (JAX syncs the variables when fit returns)
+            gan.fit(Batches(real, 1), epochs=1, verbose=0, shuffle=False)
+            after.append([keras.ops.convert_to_numpy(v.value).copy() for v in gan.generator.trainable_variables])
+        d_last = weights(gan.discriminator)
+        dcgan.use_averaged_weights(gan)
+        dcgan.use_averaged_weights(gan)  # the same again
+        for a, b in zip(d_last, gan.discriminator.get_weights()):
+            np.testing.assert_array_equal(a, b)
+        trained[ema] = after, [keras.ops.convert_to_numpy(v.value) for v in gan.generator.trainable_variables]
+    (steps, plain), (steps_ema, averaged) = trained[0.0], trained[0.5]
+    for a, b in zip(steps[-1], steps_ema[-1]):  # the moving average does not change what is trained
+        np.testing.assert_array_equal(a, b)
+    for last, got in zip(steps[-1], plain):  # without it, G keeps its last weights
+        np.testing.assert_array_equal(last, got)
+    for w1, w2, w3, got in zip(*steps_ema, averaged):
+        np.testing.assert_allclose(got, 0.25 * w1 + 0.25 * w2 + 0.5 * w3, rtol=1e-5, atol=1e-6)
+        assert not np.allclose(got, w3)
+
+
+def test_a_moving_average_outside_zero_to_one_is_refused_by_the_job(tmp_path):
+    from course.errors import CourseError
+    from course.jobs import dcgan as job
+
+    with pytest.raises(CourseError, match="--ema 1"):
+        job.train(job.TrainConfig(dataset="synthetic_digits", epochs=1, fast=True, ema=1.0), tmp_path / "run")
+    assert not (tmp_path / "run" / "metrics.json").exists()
+
+
+def test_a_run_without_the_moving_average_keeps_the_settings_it_had_before_the_option():
+    from course.jobs import dcgan as job
+
+    assert "ema" not in job.DCGANJob().settings(job.TrainConfig())
+    assert job.DCGANJob().settings(job.TrainConfig(ema=0.995))["ema"] == 0.995

@@ -13,6 +13,7 @@ import json
 #: name -> (module under course.benchmarks, one line of what it measures)
 BENCHMARKS = {
     "gan_failures": ("gan_failures", "02_dcgan, When GANs fail: D speed x G loss, several seeds, FD / precision / recall"),
+    "dcgan_ema": ("dcgan_ema", "02_dcgan: G's last weights against their moving average, same runs, same judge"),
     "bn_momentum": ("bn_momentum", "01_cnn_classifier: BatchNorm momentum 0.99 vs 0.9 in a short run, several seeds"),
     "vae": ("vae", "03_vae: nats of a VAE run, with a large-k importance-weighted estimate"),
     "cyclegan_recipes": ("cyclegan_recipes", "04_cyclegan: candidate recipes compared on validation digits"),

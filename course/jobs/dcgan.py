@@ -15,7 +15,7 @@ import keras
 import numpy as np
 
 from .. import data, devices, metrics
-from ..errors import ShapeError
+from ..errors import CourseError, ShapeError
 from ..evaluation import inception_features
 from ..io import atomic_path
 from ..models import dcgan
@@ -35,6 +35,7 @@ class TrainConfig(RunConfig):
     upsample: Literal["transpose", "resize"] = "transpose"
     g_loss: Literal["non_saturating", "minimax"] = "non_saturating"
     real_label: float = 1.0  # 0.9: one-sided label smoothing
+    ema: float = 0.0  # momentum of a moving average of G's weights, used for the samples (0: none)
     samples: int = 10_000  # generated images scored at the end
     jit_compile: bool = True  # XLA for the train step on a TensorFlow GPU (on a CPU it was slower)
 
@@ -46,12 +47,24 @@ class DCGANJob(TrainJob):
     measurement_only = frozenset({"samples"})
 
     def build(self, cfg, d):
+        if not 0 <= cfg.ema < 1:
+            raise CourseError(f"--ema {cfg.ema:g}: the moving average's momentum must be in [0, 1) (0: none; "
+                              "try 0.99).")
         if len(d.x_train) < d.batch_size:
             raise ShapeError(f"{len(d.x_train)} training images is less than one batch of {d.batch_size}; "
                              "lower --batch-size.")
         return dcgan.make_dcgan(d.image_shape, cfg.latent_dim, cfg.upsample, seed=cfg.seed,
                                 learning_rate=cfg.learning_rate, g_loss=cfg.g_loss, real_label=cfg.real_label,
-                                jit_compile=cfg.jit_compile, steps_per_execution=cfg.steps_per_execution)
+                                jit_compile=cfg.jit_compile, steps_per_execution=cfg.steps_per_execution,
+                                ema=cfg.ema)
+
+    def settings(self, cfg, policy: str | None = None) -> dict:
+        """The base job's settings; ``ema`` only when it is on, so that a run started before the option
+        existed (no moving average) is still the same run and keeps its folder."""
+        settings = super().settings(cfg, policy)
+        if not settings.get("ema"):
+            settings.pop("ema", None)
+        return settings
 
     def feed(self, cfg, d):
         return data.pipeline(d.x_train, batch_size=d.batch_size, shuffle=True, seed=cfg.seed, scale="symmetric",
@@ -63,6 +76,7 @@ class DCGANJob(TrainJob):
                                 model="DCGAN generator")]
 
     def save(self, cfg, d, model, run, history):
+        dcgan.use_averaged_weights(model)  # after the last checkpoint, which keeps the raw weights
         finish_progress_gif(run)
         save_model(model.generator, run / "generator.keras")
         samples = dcgan.sample(model.generator, min(cfg.samples, d.test_examples_cap or cfg.samples), seed=cfg.seed)

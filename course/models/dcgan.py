@@ -231,8 +231,12 @@ def _images(data):
 
 def make_dcgan(image_shape, latent_dim: int = LATENT_DIM, upsample: str = "transpose", seed: int | None = None,
                learning_rate: float = 2e-4, g_loss: str = "non_saturating", real_label: float = 1.0,
-               jit_compile: bool = False, steps_per_execution: int = 1) -> DCGAN:
+               jit_compile: bool = False, steps_per_execution: int = 1, ema: float = 0.0) -> DCGAN:
     """The course's DCGAN for ``image_shape``, compiled with Adam (beta_1 = 0.5) for both networks.
+
+    ``ema`` > 0 keeps an exponential moving average of the generator's weights with that momentum (the
+    optimizer's ``use_ema``; training itself is unchanged); :func:`use_averaged_weights` puts it into the
+    generator when training is over.
 
     ``jit_compile=True`` compiles the train step with XLA on TensorFlow where a GPU is visible
     (:func:`course.backend.jit_compile`; on the idle 2-core CPU XLA was slower: the results registry's
@@ -242,10 +246,19 @@ def make_dcgan(image_shape, latent_dim: int = LATENT_DIM, upsample: str = "trans
     gan = DCGAN(build_generator(image_shape, latent_dim, upsample=upsample), build_discriminator(image_shape),
                 latent_dim=latent_dim, seed=seed)
     gan.compile(d_optimizer=keras.optimizers.Adam(learning_rate, beta_1=0.5),
-                g_optimizer=keras.optimizers.Adam(learning_rate, beta_1=0.5),
+                g_optimizer=keras.optimizers.Adam(learning_rate, beta_1=0.5, use_ema=ema > 0,
+                                                  ema_momentum=ema if ema > 0 else 0.99),
                 g_loss=g_loss, real_label=real_label, jit_compile=backend.jit_compile(jit_compile),
                 steps_per_execution=steps_per_execution)
     return gan
+
+
+def use_averaged_weights(gan: DCGAN) -> None:
+    """Put the moving average of the generator's weights into the generator (a no-op without ``ema``);
+    the same again when called twice. The discriminator keeps its last weights."""
+    optimizer = getattr(gan.g_optimizer, "inner_optimizer", gan.g_optimizer)  # under loss scaling
+    if optimizer.use_ema and optimizer.built:
+        optimizer.finalize_variable_values(gan.generator.trainable_variables)
 
 
 def fixed_noise(n: int, latent_dim: int = LATENT_DIM, seed: int = 1234) -> np.ndarray:
