@@ -36,6 +36,7 @@ import os
 import shutil
 import tempfile
 import time
+import warnings
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Callable, Iterator
@@ -388,7 +389,16 @@ def restore(model: keras.Model, run: RunFolder) -> tuple[int, dict[str, list]]:
     for opt in optimizers_of(model):
         if not opt.built:
             opt.build(_variables_for(model, opt))
-    model.load_weights(weights)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        model.load_weights(weights)
+    for warning in caught:
+        if "Skipping variable loading" in str(warning.message):  # Keras warns and goes on: the state would be lost
+            raise RunFolderError(
+                f"{weights} does not fit this model: {warning.message} The run was trained with other settings "
+                "(for example an optimizer with or without use_ema); continue it with its own, or train a new "
+                "run in another folder.")
+        warnings.warn_explicit(warning.message, warning.category, warning.filename, warning.lineno)
     saved = state.get("random_state")
     if saved is not None:
         generators = random_state_variables(model)

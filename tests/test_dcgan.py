@@ -260,13 +260,41 @@ def test_the_moving_average_of_g_is_the_average_of_its_steps_and_changes_neither
         assert not np.allclose(got, w3)
 
 
-def test_a_moving_average_outside_zero_to_one_is_refused_by_the_job(tmp_path):
+def test_a_moving_average_outside_zero_to_one_is_refused_at_once():
     from course.errors import CourseError
     from course.jobs import dcgan as job
 
     with pytest.raises(CourseError, match="--ema 1"):
-        job.train(job.TrainConfig(dataset="synthetic_digits", epochs=1, fast=True, ema=1.0), tmp_path / "run")
-    assert not (tmp_path / "run" / "metrics.json").exists()
+        job.TrainConfig(dataset="synthetic_digits", epochs=1, fast=True, ema=1.0)
+
+
+def test_the_job_samples_from_the_average_and_its_checkpoint_keeps_the_last_weights(tmp_path):
+    from course.jobs import dcgan as job
+
+    cfg = job.TrainConfig(dataset="synthetic_digits", epochs=1, fast=True, ema=0.5, samples=100)
+    job.train(cfg, tmp_path / "run", verbose=0)
+    saved = job.load_generator(tmp_path / "run").get_weights()
+    model = job.DCGANJob().build(cfg, job.DCGANJob().load(cfg))
+    runs.restore(model, runs.RunFolder(tmp_path / "run"))  # the checkpoint: what a longer run continues from
+    assert any(not np.allclose(a, b) for a, b in zip(model.generator.get_weights(), saved))
+    dcgan.use_averaged_weights(model)
+    for a, b in zip(model.generator.get_weights(), saved):
+        np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)
+    job.train(cfg, tmp_path / "run", resume=True, verbose=0)  # a finished run resumed: the same generator
+    for a, b in zip(job.load_generator(tmp_path / "run").get_weights(), saved):
+        np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)
+
+
+def test_a_checkpoint_is_not_restored_into_a_model_whose_optimizer_keeps_other_state(tmp_path):
+    """Keras would warn and skip the optimizer's state (here: G's with and without an average); the
+    course refuses instead, so that no run continues with its optimizer silently reset."""
+    from course.errors import RunFolderError
+
+    x, _ = data.synthetic_digits(64, seed=0)
+    ds = data.pipeline(x, batch_size=32, scale="symmetric", drop_remainder=True)
+    runs.fit_resumable(dcgan.make_dcgan((28, 28, 1), seed=0), ds, epochs=1, run=tmp_path, verbose=0)
+    with pytest.raises(RunFolderError, match="does not fit this model"):
+        runs.restore(dcgan.make_dcgan((28, 28, 1), seed=0, ema=0.5), runs.RunFolder(tmp_path))
 
 
 def test_a_run_without_the_moving_average_keeps_the_settings_it_had_before_the_option():

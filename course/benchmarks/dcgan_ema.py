@@ -33,6 +33,7 @@ def _scores(samples, d, pr_n: int) -> dict:
 
 
 def measure(seeds, ema: float, epochs, samples: int, pr_n: int, out: Path) -> dict:
+    from .. import devices
     from .. import runs as run_folders
     from ..jobs import dcgan as job
     from ..models import dcgan
@@ -46,9 +47,10 @@ def measure(seeds, ema: float, epochs, samples: int, pr_n: int, out: Path) -> di
             d = job.DCGANJob().load(cfg)
             with np.load(folder / "samples.npz") as saved:
                 averaged = saved["samples"]
-            model = job.DCGANJob().build(cfg, d)  # the last checkpoint holds G's last weights
-            run_folders.restore(model, run_folders.RunFolder(folder))
-            last = dcgan.sample(model.generator, len(averaged), seed=seed)
+            with devices.training_setup(cfg.precision, cfg.devices):  # the precision the job trained in
+                model = job.DCGANJob().build(cfg, d)  # the last checkpoint holds G's last weights
+                run_folders.restore(model, run_folders.RunFolder(folder))
+                last = dcgan.sample(model.generator, len(averaged), seed=seed)
             per_seed[str(n_epochs)] = {"last_weights": _scores(last, d, pr_n), "averaged": _scores(averaged, d, pr_n),
                                        "train_seconds": metrics_json.get("train_seconds")}
             print(f"seed {seed}, {n_epochs} epochs: last weights FD {per_seed[str(n_epochs)]['last_weights']['fd']}, "

@@ -39,6 +39,12 @@ class TrainConfig(RunConfig):
     samples: int = 10_000  # generated images scored at the end
     jit_compile: bool = True  # XLA for the train step on a TensorFlow GPU (on a CPU it was slower)
 
+    def __post_init__(self):
+        super().__post_init__()
+        if not 0 <= self.ema < 1:
+            raise CourseError(f"--ema {self.ema:g}: the moving average's momentum must be in [0, 1) (0: none; "
+                              "try 0.99).")
+
 
 class DCGANJob(TrainJob):
     name = "dcgan"
@@ -47,9 +53,6 @@ class DCGANJob(TrainJob):
     measurement_only = frozenset({"samples"})
 
     def build(self, cfg, d):
-        if not 0 <= cfg.ema < 1:
-            raise CourseError(f"--ema {cfg.ema:g}: the moving average's momentum must be in [0, 1) (0: none; "
-                              "try 0.99).")
         if len(d.x_train) < d.batch_size:
             raise ShapeError(f"{len(d.x_train)} training images is less than one batch of {d.batch_size}; "
                              "lower --batch-size.")

@@ -255,9 +255,10 @@ def make_dcgan(image_shape, latent_dim: int = LATENT_DIM, upsample: str = "trans
 
 def use_averaged_weights(gan: DCGAN) -> None:
     """Put the moving average of the generator's weights into the generator (a no-op without ``ema``);
-    the same again when called twice. The discriminator keeps its last weights."""
+    the same again when called twice, and nothing before a first step (no average yet). The discriminator
+    keeps its last weights. BatchNorm's running statistics stay those gathered with G's last weights."""
     optimizer = getattr(gan.g_optimizer, "inner_optimizer", gan.g_optimizer)  # under loss scaling
-    if optimizer.use_ema and optimizer.built:
+    if optimizer.use_ema and optimizer.built and int(keras.ops.convert_to_numpy(optimizer.iterations)) > 0:
         optimizer.finalize_variable_values(gan.generator.trainable_variables)
 
 
