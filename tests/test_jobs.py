@@ -50,6 +50,21 @@ def test_fast_resume_of_a_full_run_and_a_longer_cosine_schedule_are_refused(tmp_
     assert json.loads((tmp_path / "metrics.json").read_text())["fast"] is False
 
 
+def test_the_judge_is_trained_with_its_own_settings_not_the_cnn_job_s_defaults():
+    """The registry's Fréchet distances were measured with this judge: a change of lesson 01's defaults
+    must not retrain it differently (nor change its cache key)."""
+    from dataclasses import asdict, fields
+
+    full = asdict(evaluators.recipe("mnist", fast=False))
+    assert {k: full[k] for k in evaluators.JUDGE_SETTINGS} == evaluators.JUDGE_SETTINGS
+    assert full["epochs"] == 5 and asdict(evaluators.recipe("cifar10", fast=False))["epochs"] == 30
+    assert evaluators.JUDGE_SETTINGS == {"batch_size": 128, "learning_rate": 2e-3, "validation_fraction": 0.1,
+                                         "augment": None, "seed": 0}
+    # every setting that changes what the judge learns is pinned or the job's own (dataset, epochs, fast)
+    learned = {f.name for f in fields(cnn.TrainConfig)} - {"devices", "steps_per_execution", "precision"}
+    assert learned - set(evaluators.JUDGE_SETTINGS) <= {"dataset", "epochs", "fast", "train_examples"}
+
+
 def test_the_evaluator_cache_is_keyed_by_data_and_recipe_and_leaves_random_streams_alone(tmp_path, monkeypatch):
     monkeypatch.setenv("COURSE_CACHE_DIR", str(tmp_path / "cache"))
     write_mnist_folder(tmp_path / "a" / "mnist", n_train=60, n_test=20, seed=0)

@@ -19,12 +19,12 @@ from . import emit, json_argument_parser
 def _scores(samples, d, pr_n: int) -> dict:
     from .. import metrics
     from ..evaluation import classifier_features
-    from ..jobs.evaluators import evaluator, score_samples
+    from ..jobs.evaluators import evaluator, score_features
 
-    scored, _ = score_samples(samples, d, "mnist", fast=False)
     judge = evaluator("mnist", fast=False)
     real, _ = classifier_features(judge, d.x_test)
-    fake, _ = classifier_features(judge, samples)
+    fake, fake_classes = classifier_features(judge, samples)
+    scored = score_features(fake, fake_classes, real, d.loaded.class_names, "mnist")
     pr = metrics.precision_recall(real[:pr_n], fake[:pr_n])
     shares = scored["sample_class_histogram"].values()
     return {"fd": scored["fid_classifier"], "fd_floor": scored["fid_classifier_floor"],

@@ -36,13 +36,21 @@ from ..version import __version__
 from . import cnn
 
 
+#: The judge's training settings, written out rather than taken from the CNN job's defaults: every Fréchet
+#: distance in the results registry was measured with a judge trained so, and lesson 01's defaults may
+#: change without changing the judge. (Its architecture and each dataset's augmentation are
+#: ``models.cnn.classifier_for``'s.)
+JUDGE_SETTINGS = {"batch_size": 128, "learning_rate": 2e-3, "validation_fraction": 0.1, "augment": None, "seed": 0}
+
+
 def recipe(dataset: str, fast: bool) -> cnn.TrainConfig:
-    """The evaluator's recipe: the lesson-01 job, 5 epochs (30 for CIFAR-10); fast mode: a small, quick one."""
+    """The evaluator's recipe: the lesson-01 job with :data:`JUDGE_SETTINGS`, 5 epochs (30 for CIFAR-10);
+    fast mode: a small, quick one."""
     if fast:  # small, so that the first fast run of a later lesson stays short
         limits = config.FAST["evaluator"]
-        return cnn.TrainConfig(dataset=dataset, epochs=limits.epochs, batch_size=limits.batch_size,
-                               train_examples=limits.train_examples, fast=True)
-    return cnn.TrainConfig(dataset=dataset, epochs=5 if dataset != "cifar10" else 30)
+        return cnn.TrainConfig(dataset=dataset, **{**JUDGE_SETTINGS, "batch_size": limits.batch_size},
+                               epochs=limits.epochs, train_examples=limits.train_examples, fast=True)
+    return cnn.TrainConfig(dataset=dataset, **JUDGE_SETTINGS, epochs=5 if dataset != "cifar10" else 30)
 
 
 def cache_folder(dataset: str, *, fast: bool, data_dir=None) -> Path:
@@ -138,17 +146,24 @@ def score_samples(samples, d, dataset: str, *, fast: bool, data_dir=None) -> tup
     The Fréchet distance depends on the sample size: the score and its floor (two halves of the real
     test set) are both computed at n = half the test set (or fewer samples), so that they compare.
     """
-    from .. import metrics
     from ..evaluation import classifier_features
 
     judge = evaluator(dataset, fast=fast, data_dir=data_dir)
     real_features, _ = classifier_features(judge, d.x_test)
     fake_features, fake_classes = classifier_features(judge, samples)
+    return score_features(fake_features, fake_classes, real_features, d.loaded.class_names, dataset), fake_classes
+
+
+def score_features(fake_features, fake_classes, real_features, class_names, dataset: str) -> dict:
+    """:func:`score_samples`'s scores from the judge's features of the samples and of the real test set
+    (for a caller that measures more on the same features)."""
+    from .. import metrics
+
     half = len(real_features) // 2
     n = min(len(fake_features), half)
     kid = metrics.kid_subsets(fake_features, real_features)
     return {
-        "samples": int(len(samples)),
+        "samples": int(len(fake_features)),
         "fid_classifier": round(metrics.frechet_distance(fake_features[:n], real_features[:n]), 4),
         "fid_classifier_floor": round(metrics.frechet_distance(real_features[half:half + n], real_features[:n]), 4),
         "kid_classifier": round(float(kid.mean()), 5),
@@ -158,5 +173,5 @@ def score_samples(samples, d, dataset: str, *, fast: bool, data_dir=None) -> tup
                      "the same real ones, at the same sample size. Not Inception FID: the scales differ. "
                      f"kid_classifier: mean and spread over {len(kid)} random subsets of "
                      f"{min(1000, len(real_features) // 2, len(fake_features) // 2)} images."),
-        "sample_class_histogram": metrics.class_histogram(fake_classes, d.loaded.class_names),
-    }, fake_classes
+        "sample_class_histogram": metrics.class_histogram(fake_classes, class_names),
+    }
