@@ -36,15 +36,18 @@ def version() -> str:
     return getattr(importlib.import_module(module), "__version__", "?") if module else "?"
 
 
-def jit_compile(xla: bool = True):
+def jit_compile(xla: bool | str = True):
     """What to pass to ``compile(jit_compile=...)``: on TensorFlow, XLA when asked and a GPU is visible
     (on the idle 2-core CPU TensorFlow's own kernels were faster for the DCGAN and the CycleGAN: the
-    results registry's ``throughput.tf_cpu`` record); on JAX the step is always compiled
-    (``jax.jit``); on PyTorch it runs eagerly (``torch.compile`` is not used)."""
+    results registry's ``throughput.tf_cpu`` and ``speed.xla_cpu`` records), or on any device when
+    ``xla="always"`` (what ``python -m course benchmark epoch_speed --xla`` times); on JAX the step is
+    always compiled (``jax.jit``); on PyTorch it runs eagerly (``torch.compile`` is not used)."""
+    if xla not in (True, False, "always"):
+        raise ValueError(f"jit_compile must be True (XLA on a GPU), False or 'always', got {xla!r}")
     if name() == "tensorflow":
         import tensorflow as tf
 
-        return bool(xla) and bool(tf.config.list_physical_devices("GPU"))
+        return xla == "always" or (bool(xla) and bool(tf.config.list_physical_devices("GPU")))
     return name() == "jax"
 
 

@@ -230,6 +230,10 @@ def test_xla_is_asked_for_on_a_tensorflow_gpu_only():
     expected = {"tensorflow": bool(devices.gpus()), "jax": True, "torch": False}[keras.backend.backend()]
     assert bool(gan.jit_compile) == expected == backend.jit_compile(True)
     assert backend.jit_compile(False) == (keras.backend.backend() == "jax")
+    # "always": XLA on a CPU too (what `benchmark epoch_speed --xla` times); a typo is refused
+    assert backend.jit_compile("always") == (keras.backend.backend() in ("tensorflow", "jax"))
+    with pytest.raises(ValueError, match="always"):
+        backend.jit_compile("yes")
 
 
 def test_the_moving_average_of_g_is_the_average_of_its_steps_and_changes_neither_training_nor_d():
@@ -268,7 +272,7 @@ def test_a_moving_average_outside_zero_to_one_is_refused_at_once():
         job.TrainConfig(dataset="synthetic_digits", epochs=1, fast=True, ema=1.0)
 
 
-def test_the_job_samples_from_the_average_and_its_checkpoint_keeps_the_last_weights(tmp_path):
+def test_the_job_samples_from_the_average_and_its_checkpoint_keeps_the_last_weights(tmp_path, stand_in_evaluator):
     from course.jobs import dcgan as job
 
     cfg = job.TrainConfig(dataset="synthetic_digits", epochs=1, fast=True, ema=0.5, samples=100)

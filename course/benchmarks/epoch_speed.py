@@ -1,4 +1,4 @@
-"""Lessons 01-06, how long training takes: ``python -m course benchmark epoch_speed [--jobs cnn dcgan ...]``.
+"""Lessons 01-06, how long training takes: ``python -m course benchmark epoch_speed [--jobs cnn dcgan ...] [--xla]``.
 
 Each train job at its full settings (the lesson's model, batch size and per-epoch callbacks:
 sample grids, label-preservation monitors, checkpoints) trains three epochs on the data at hand
@@ -31,8 +31,11 @@ JOBS = {
 EPOCHS = 3  # the first traces and compiles; the others are timed
 
 
-def epoch_speed(name: str, data_dir=None) -> dict:
-    """Mean seconds of the full-settings epochs of job ``name`` (:data:`JOBS`) after the first, and its images per second."""
+def epoch_speed(name: str, data_dir=None, xla: bool = False) -> dict:
+    """Mean seconds of the full-settings epochs of job ``name`` (:data:`JOBS`) after the first, and its images per second.
+
+    ``xla``: the same with the train step compiled by XLA on any device (``jit_compile="always"``), for the jobs
+    that have the setting; the course's own choice is XLA on a TensorFlow GPU only."""
     from .. import devices
     from ..jobs import job_module
     from ..jobs.base import TrainJob
@@ -42,15 +45,18 @@ def epoch_speed(name: str, data_dir=None) -> dict:
     module = job_module(model_name)
     job = next(cls for cls in TrainJob.__subclasses__() if cls.name == model_name)()
     cfg = replace(module.TrainConfig(**settings), epochs=EPOCHS)
+    if xla:  # not a command-line choice: set after the settings' checks
+        cfg.jit_compile = "always"
     with tempfile.TemporaryDirectory() as tmp, devices.training_setup(cfg.precision, cfg.devices) as (policy, _):
-        d, _, history = job.fit(cfg, RunFolder(tmp), policy, data_dir=data_dir, verbose=0)  # the job's own training
+        d, model, history = job.fit(cfg, RunFolder(tmp), policy, data_dir=data_dir, verbose=0)  # the job's own training
     # the images one epoch trains on, as the job counts them (a GAN drops the last partial batch)
     per_epoch = round(job.record(cfg, d, {"epoch_seconds": [1.0]})["images_per_second"])
     first, *timed = (float(s) for s in history["epoch_seconds"])
     seconds = sum(timed) / len(timed)
     return {"job": model_name, "dataset": cfg.dataset, "batch_size": d.batch_size, "images_per_epoch": per_epoch,
             "seconds_per_epoch": round(seconds, 2), "timed_epochs": [round(s, 2) for s in timed],
-            "first_epoch_seconds": round(first, 2), "images_per_second": round(per_epoch / seconds, 1)}
+            "first_epoch_seconds": round(first, 2), "images_per_second": round(per_epoch / seconds, 1),
+            "jit_compile": bool(getattr(model, "jit_compile", False))}
 
 
 def iwae_speed(k: int = 50, n: int = 1000, data_dir=None) -> dict:
@@ -73,12 +79,18 @@ def iwae_speed(k: int = 50, n: int = 1000, data_dir=None) -> dict:
 def main(argv=None) -> int:
     p = json_argument_parser(__doc__.splitlines()[0])
     p.add_argument("--jobs", nargs="+", choices=[*JOBS, "vae_iwae"], default=[*JOBS, "vae_iwae"])
+    p.add_argument("--xla", action="store_true",
+                   help="also time the jobs that have a jit_compile setting (dcgan, cyclegan) with XLA on any device")
     args = p.parse_args(argv)
     from .. import backend, devices
+    from ..jobs import job_module
 
     result = {"backend": backend.name(), "device": ", ".join(devices.gpus()) or "CPU"}
     for name in args.jobs:
         result[name] = iwae_speed() if name == "vae_iwae" else epoch_speed(name)
         print(name, result[name], flush=True)
+        if args.xla and name in JOBS and hasattr(job_module(JOBS[name][0]).TrainConfig, "jit_compile"):
+            result[f"{name}_xla"] = epoch_speed(name, xla=True)
+            print(f"{name}_xla", result[f"{name}_xla"], flush=True)
     emit(result, args.out)
     return 0

@@ -239,8 +239,8 @@ def make_dcgan(image_shape, latent_dim: int = LATENT_DIM, upsample: str = "trans
     generator when training is over.
 
     ``jit_compile=True`` compiles the train step with XLA on TensorFlow where a GPU is visible
-    (:func:`course.backend.jit_compile`; on the idle 2-core CPU XLA was slower: the results registry's
-    ``throughput.tf_cpu`` record). On JAX the step is always compiled;
+    (:func:`course.backend.jit_compile`; whether XLA pays on a CPU depends on the machine: the results
+    registry's ``throughput.tf_cpu`` and ``speed.xla_cpu`` records). On JAX the step is always compiled;
     on PyTorch it runs eagerly.
     """
     gan = DCGAN(build_generator(image_shape, latent_dim, upsample=upsample), build_discriminator(image_shape),
