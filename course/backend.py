@@ -37,11 +37,12 @@ def version() -> str:
 
 
 def jit_compile(xla: bool | str = True):
-    """What to pass to ``compile(jit_compile=...)``: on TensorFlow, XLA when asked and a GPU is visible
-    (on the idle 2-core CPU TensorFlow's own kernels were faster for the DCGAN and the CycleGAN: the
-    results registry's ``throughput.tf_cpu`` and ``speed.xla_cpu`` records), or on any device when
-    ``xla="always"`` (what ``python -m course benchmark epoch_speed --xla`` times); on JAX the step is
-    always compiled (``jax.jit``); on PyTorch it runs eagerly (``torch.compile`` is not used)."""
+    """What to pass to ``compile(jit_compile=...)``: on TensorFlow, XLA when asked (True) and a GPU is
+    visible, or on any device when ``xla="always"`` (what ``python -m course benchmark epoch_speed --xla``
+    times). Whether XLA pays on a CPU depends on the machine: the results registry's ``throughput.tf_cpu``
+    (the step alone, slower with XLA) and ``speed.xla_cpu`` (whole DCGAN epochs on another CPU, faster
+    with it). On JAX the step is always compiled (``jax.jit``); on PyTorch it runs eagerly
+    (``torch.compile`` is not used)."""
     if xla not in (True, False, "always"):
         raise ValueError(f"jit_compile must be True (XLA on a GPU), False or 'always', got {xla!r}")
     if name() == "tensorflow":

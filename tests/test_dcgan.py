@@ -222,8 +222,8 @@ def test_no_unused_optimizer_is_built_or_saved(tmp_path):
 
 
 def test_xla_is_asked_for_on_a_tensorflow_gpu_only():
-    """XLA ran the steps no faster on the CPU (benchmarks/throughput.py): a CPU run keeps TensorFlow's
-    kernels, a GPU run compiles; JAX always compiles, PyTorch never."""
+    """A CPU run keeps TensorFlow's kernels (whether XLA pays there depends on the machine: the records
+    throughput.tf_cpu and speed.xla_cpu), a GPU run compiles; JAX always compiles, PyTorch never."""
     from course import backend, devices
 
     gan = dcgan.make_dcgan((28, 28, 1), seed=0, jit_compile=True)

@@ -55,11 +55,13 @@ def test_the_judge_is_trained_with_its_own_settings_not_the_cnn_job_s_defaults()
     must not retrain it differently (nor change its cache key)."""
     from dataclasses import asdict, fields
 
-    full = asdict(evaluators.recipe("mnist", fast=False))
-    assert {k: full[k] for k in evaluators.JUDGE_SETTINGS} == evaluators.JUDGE_SETTINGS
-    assert full["epochs"] == 5 and asdict(evaluators.recipe("cifar10", fast=False))["epochs"] == 30
-    assert evaluators.JUDGE_SETTINGS == {"batch_size": 128, "learning_rate": 2e-3, "validation_fraction": 0.1,
-                                         "augment": None, "seed": 0}
+    common = {"learning_rate": 2e-3, "seed": 0, "precision": "auto", "devices": None, "steps_per_execution": 1,
+              "validation_fraction": 0.1, "augment": None}
+    assert asdict(evaluators.recipe("mnist", fast=False)) == {
+        **common, "dataset": "mnist", "epochs": 5, "batch_size": 128, "fast": False, "train_examples": None}
+    assert asdict(evaluators.recipe("cifar10", fast=False))["epochs"] == 30
+    assert asdict(evaluators.recipe("mnist", fast=True)) == {
+        **common, "dataset": "mnist", "epochs": 2, "batch_size": 32, "fast": True, "train_examples": 1500}
     # every setting that changes what the judge learns is pinned or the job's own (dataset, epochs, fast)
     learned = {f.name for f in fields(cnn.TrainConfig)} - {"devices", "steps_per_execution", "precision"}
     assert learned - set(evaluators.JUDGE_SETTINGS) <= {"dataset", "epochs", "fast", "train_examples"}

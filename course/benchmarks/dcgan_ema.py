@@ -24,7 +24,8 @@ def _scores(samples, d, pr_n: int) -> dict:
     judge = evaluator("mnist", fast=False)
     real, _ = classifier_features(judge, d.x_test)
     fake, fake_classes = classifier_features(judge, samples)
-    scored = score_features(fake, fake_classes, real, d.loaded.class_names, "mnist")
+    scored = score_features(fake_features=fake, fake_classes=fake_classes, real_features=real,
+                            class_names=d.loaded.class_names, dataset="mnist")
     pr = metrics.precision_recall(real[:pr_n], fake[:pr_n])
     shares = scored["sample_class_histogram"].values()
     return {"fd": scored["fid_classifier"], "fd_floor": scored["fid_classifier_floor"],

@@ -151,10 +151,11 @@ def score_samples(samples, d, dataset: str, *, fast: bool, data_dir=None) -> tup
     judge = evaluator(dataset, fast=fast, data_dir=data_dir)
     real_features, _ = classifier_features(judge, d.x_test)
     fake_features, fake_classes = classifier_features(judge, samples)
-    return score_features(fake_features, fake_classes, real_features, d.loaded.class_names, dataset), fake_classes
+    return score_features(fake_features=fake_features, fake_classes=fake_classes, real_features=real_features,
+                          class_names=d.loaded.class_names, dataset=dataset), fake_classes
 
 
-def score_features(fake_features, fake_classes, real_features, class_names, dataset: str) -> dict:
+def score_features(*, fake_features, fake_classes, real_features, class_names, dataset: str) -> dict:
     """:func:`score_samples`'s scores from the judge's features of the samples and of the real test set
     (for a caller that measures more on the same features)."""
     from .. import metrics

@@ -379,7 +379,7 @@ def make_cyclegan(image_shape=IMAGE_SHAPE, *, steps_per_epoch: int = 100, epochs
                   width: int = 16, residual_blocks: int = 1, d_width: int = 32,
                   cycle_weight: float | tuple[float, float] = (10.0, 1.0), identity_weight: float = 5.0,
                   pool_size: int = 128, adversarial: str = "lsgan", seed: int | None = None,
-                  jit_compile: bool = False, steps_per_execution: int = 1) -> CycleGAN:
+                  jit_compile: bool | str = False, steps_per_execution: int = 1) -> CycleGAN:
     """The course's CycleGAN, compiled: Adam(lr, beta_1=0.5) per network, the learning rate
     constant for the first half of ``epochs`` and falling linearly to 0 over the rest
     (``decay_epochs``, default half).

@@ -231,15 +231,15 @@ def _images(data):
 
 def make_dcgan(image_shape, latent_dim: int = LATENT_DIM, upsample: str = "transpose", seed: int | None = None,
                learning_rate: float = 2e-4, g_loss: str = "non_saturating", real_label: float = 1.0,
-               jit_compile: bool = False, steps_per_execution: int = 1, ema: float = 0.0) -> DCGAN:
+               jit_compile: bool | str = False, steps_per_execution: int = 1, ema: float = 0.0) -> DCGAN:
     """The course's DCGAN for ``image_shape``, compiled with Adam (beta_1 = 0.5) for both networks.
 
     ``ema`` > 0 keeps an exponential moving average of the generator's weights with that momentum (the
     optimizer's ``use_ema``; training itself is unchanged); :func:`use_averaged_weights` puts it into the
     generator when training is over.
 
-    ``jit_compile=True`` compiles the train step with XLA on TensorFlow where a GPU is visible
-    (:func:`course.backend.jit_compile`; whether XLA pays on a CPU depends on the machine: the results
+    ``jit_compile=True`` compiles the train step with XLA on TensorFlow where a GPU is visible, ``"always"``
+    on a CPU too (:func:`course.backend.jit_compile`; whether XLA pays on a CPU depends on the machine: the results
     registry's ``throughput.tf_cpu`` and ``speed.xla_cpu`` records). On JAX the step is always compiled;
     on PyTorch it runs eagerly.
     """
