@@ -36,19 +36,32 @@ def version() -> str:
     return getattr(importlib.import_module(module), "__version__", "?") if module else "?"
 
 
-def jit_compile(xla: bool | str = True):
-    """What to pass to ``compile(jit_compile=...)``: on TensorFlow, XLA when asked (True) and a GPU is
-    visible, or on any device when ``xla="always"`` (what ``python -m course benchmark epoch_speed --xla``
-    times). Whether XLA pays on a CPU depends on the machine: the results registry's ``throughput.tf_cpu``
-    (the step alone, slower with XLA) and ``speed.xla_cpu`` (whole DCGAN epochs on another CPU, faster
-    with it). On JAX the step is always compiled (``jax.jit``); on PyTorch it runs eagerly
-    (``torch.compile`` is not used)."""
-    if xla not in (True, False, "always"):
-        raise ValueError(f"jit_compile must be True (XLA on a GPU), False or 'always', got {xla!r}")
+#: The choices of the jobs' ``--jit-compile``: XLA on a GPU only (the default), on any device, never.
+XLA_CHOICES = ("gpu", "always", "never")
+
+
+def xla_choice(xla) -> str:
+    """``xla`` as one of :data:`XLA_CHOICES`; True and False (what runs recorded before the setting was a
+    choice, and what Python callers may still pass) mean ``"gpu"`` and ``"never"``."""
+    choice = {True: "gpu", False: "never"}.get(xla, xla) if isinstance(xla, bool) else xla
+    if choice not in XLA_CHOICES:
+        raise ValueError(f"jit_compile must be one of {', '.join(XLA_CHOICES)} (or True for 'gpu', False for "
+                         f"'never'), got {xla!r}")
+    return choice
+
+
+def jit_compile(xla: bool | str = "gpu"):
+    """What to pass to ``compile(jit_compile=...)`` for the setting ``xla`` (:func:`xla_choice`): on
+    TensorFlow, XLA where a GPU is visible (``"gpu"``), on any device (``"always"``) or not at all
+    (``"never"``). Whether XLA pays on a CPU depends on the machine: ``python -m course benchmark
+    epoch_speed --xla`` times it; the results registry has ``throughput.tf_cpu`` (the step alone,
+    slower with XLA) and ``speed.xla_cpu`` (whole DCGAN epochs on another CPU, faster with it). On JAX
+    the step is always compiled (``jax.jit``); on PyTorch it runs eagerly (``torch.compile`` is not used)."""
+    choice = xla_choice(xla)
     if name() == "tensorflow":
         import tensorflow as tf
 
-        return xla == "always" or (bool(xla) and bool(tf.config.list_physical_devices("GPU")))
+        return choice == "always" or (choice == "gpu" and bool(tf.config.list_physical_devices("GPU")))
     return name() == "jax"
 
 

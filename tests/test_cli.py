@@ -111,7 +111,7 @@ def test_every_recipe_setting_is_a_flag_with_its_choices(capsys):
         main(["train", "cyclegan", "--help"])
     text = capsys.readouterr().out
     for flag in ("--generator {unet,resnet}", "--cycle-weight-b", "--identity-weight", "--pool-size",
-                 "--jit-compile, --no-jit-compile", "--epochs", "--resume", "--out"):
+                 "--jit-compile {gpu,always,never}", "--epochs", "--resume", "--out"):
         assert flag in text, flag
     assert "lambda of the B->A->B round trip" in text  # the comment beside the field is its help
 

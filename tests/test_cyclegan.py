@@ -263,7 +263,7 @@ def test_resume_restores_all_four_optimizers_and_the_pools(tmp_path):
 
 
 def test_the_job_asks_for_xla_as_set_and_never_in_fast_mode(monkeypatch):
-    """``jit_compile="always"`` (XLA on a CPU too) reaches the model as it is, not as True; fast mode turns it off."""
+    """``--jit-compile always`` (XLA on a CPU too) reaches the model as it is; fast mode turns XLA off."""
     from types import SimpleNamespace
 
     from course.jobs import cyclegan as cyclegan_job
@@ -272,14 +272,10 @@ def test_the_job_asks_for_xla_as_set_and_never_in_fast_mode(monkeypatch):
     job = cyclegan_job.CycleGANJob()
     job.domains = SimpleNamespace(train_a=np.zeros((64, 1)), train_b=np.zeros((64, 1)))
     d = SimpleNamespace(batch_size=32, epochs=2)
-    asked = {}
-    for setting in (True, False, "always"):
-        for fast in (False, True):
-            cfg = cyclegan_job.TrainConfig(fast=fast)
-            cfg.jit_compile = setting  # "always" is no command-line choice: set after the settings' checks
-            asked[setting, fast] = job.build(cfg, d)
-    assert asked == {(True, False): True, (False, False): False, ("always", False): "always",
-                     (True, True): False, (False, True): False, ("always", True): False}
+    asked = {(setting, fast): job.build(cyclegan_job.TrainConfig(fast=fast, jit_compile=setting), d)
+             for setting in ("gpu", "always", "never") for fast in (False, True)}
+    assert asked == {("gpu", False): "gpu", ("always", False): "always", ("never", False): "never",
+                     ("gpu", True): "never", ("always", True): "never", ("never", True): "never"}
 
 
 def test_train_cyclegan_fast_writes_every_file_and_refuses_a_longer_schedule(tmp_path, capsys, stand_in_evaluator):

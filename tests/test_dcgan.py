@@ -226,14 +226,15 @@ def test_xla_is_asked_for_on_a_tensorflow_gpu_only():
     throughput.tf_cpu and speed.xla_cpu), a GPU run compiles; JAX always compiles, PyTorch never."""
     from course import backend, devices
 
-    gan = dcgan.make_dcgan((28, 28, 1), seed=0, jit_compile=True)
+    gan = dcgan.make_dcgan((28, 28, 1), seed=0, jit_compile="gpu")
     expected = {"tensorflow": bool(devices.gpus()), "jax": True, "torch": False}[keras.backend.backend()]
-    assert bool(gan.jit_compile) == expected == backend.jit_compile(True)
-    assert backend.jit_compile(False) == (keras.backend.backend() == "jax")
+    assert bool(gan.jit_compile) == expected == backend.jit_compile("gpu") == backend.jit_compile(True)
+    assert backend.jit_compile("never") == backend.jit_compile(False) == (keras.backend.backend() == "jax")
     # "always": XLA on a CPU too (what `benchmark epoch_speed --xla` times); a typo is refused
     assert backend.jit_compile("always") == (keras.backend.backend() in ("tensorflow", "jax"))
-    with pytest.raises(ValueError, match="always"):
-        backend.jit_compile("yes")
+    for typo in ("yes", "Always", 1, None):
+        with pytest.raises(ValueError, match="gpu, always, never"):
+            backend.jit_compile(typo)
 
 
 def test_the_moving_average_of_g_is_the_average_of_its_steps_and_changes_neither_training_nor_d():

@@ -129,3 +129,35 @@ def test_an_evaluator_that_cannot_be_loaded_is_rebuilt_and_the_key_holds_keras_b
     assert builds == [folder, folder] and judge.output_shape == (None, 10)
     said = capsys.readouterr().out
     assert said.count("could not be loaded") == 1 and "rebuilding it" in said and str(folder) in said
+
+
+def test_xla_is_a_choice_that_old_runs_still_resume_under_and_a_change_of_it_is_refused(tmp_path, capsys):
+    """``--jit-compile gpu|always|never``: runs recorded True/False before it was a choice are the same runs
+    (True is the default "gpu"); a run started with one choice is refused with another (XLA changes the
+    arithmetic), and the command that continues it names its own choice."""
+    from course.errors import CourseError
+    from course.jobs import dcgan
+
+    job = dcgan.DCGANJob()
+    assert dcgan.TrainConfig().jit_compile == "gpu"
+    assert dcgan.TrainConfig(jit_compile=True).jit_compile == "gpu"
+    assert dcgan.TrainConfig(jit_compile=False).jit_compile == "never"
+    with pytest.raises(CourseError, match="--jit-compile must be one of gpu, always, never"):
+        dcgan.TrainConfig(jit_compile="sometimes")
+    recorded = {choice: job.settings(dcgan.TrainConfig(jit_compile=choice), "float32")["jit_compile"]
+                for choice in ("gpu", "always", "never")}
+    assert recorded == {"gpu": True, "always": "always", "never": False}
+    assert "--jit-compile" not in job.command({"jit_compile": True}, "r")
+    assert "--jit-compile never" in job.command({"jit_compile": False}, "r")
+    assert "--jit-compile always" in job.command({"jit_compile": "always"}, "r")
+
+    out = tmp_path / "r"
+    common = ["--dataset", "synthetic_digits", "--fast", "--samples", "16", "--out", str(out)]
+    assert main(["train", "dcgan", *common]) == 0
+    assert json.loads((out / "run.json").read_text())["settings"]["jit_compile"] is True
+    capsys.readouterr()
+    assert main(["train", "dcgan", *common, "--jit-compile", "always", "--resume"]) == 2
+    err = capsys.readouterr().err
+    assert "settings.jit_compile: True in the run, 'always' now" in err and "Traceback" not in err
+    assert "To continue it: python -m course train dcgan" in err
+    assert "--jit-compile" not in err.split("To continue it:")[1].splitlines()[0]

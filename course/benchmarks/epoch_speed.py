@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import tempfile
 import time
-from dataclasses import replace
 
 from . import emit, json_argument_parser
 
@@ -34,8 +33,8 @@ EPOCHS = 3  # the first traces and compiles; the others are timed
 def epoch_speed(name: str, data_dir=None, xla: bool = False) -> dict:
     """Mean seconds of the full-settings epochs of job ``name`` (:data:`JOBS`) after the first, and its images per second.
 
-    ``xla``: the same with the train step compiled by XLA on any device (``jit_compile="always"``), for the jobs
-    that have the setting; the course's own choice is XLA on a TensorFlow GPU only."""
+    ``xla``: the same with the train step compiled by XLA on any device (``--jit-compile always``), for the jobs
+    that have the setting; the jobs' default is XLA on a TensorFlow GPU only (``--jit-compile gpu``)."""
     from .. import devices
     from ..jobs import job_module
     from ..jobs.base import TrainJob
@@ -44,9 +43,7 @@ def epoch_speed(name: str, data_dir=None, xla: bool = False) -> dict:
     model_name, settings = JOBS[name]
     module = job_module(model_name)
     job = next(cls for cls in TrainJob.__subclasses__() if cls.name == model_name)()
-    cfg = replace(module.TrainConfig(**settings), epochs=EPOCHS)
-    if xla:  # not a command-line choice: set after the settings' checks
-        cfg.jit_compile = "always"
+    cfg = module.TrainConfig(**{**settings, "epochs": EPOCHS, **({"jit_compile": "always"} if xla else {})})
     with tempfile.TemporaryDirectory() as tmp, devices.training_setup(cfg.precision, cfg.devices) as (policy, _):
         d, model, history = job.fit(cfg, RunFolder(tmp), policy, data_dir=data_dir, verbose=0)  # the job's own training
     # the images one epoch trains on, as the job counts them (a GAN drops the last partial batch)

@@ -20,7 +20,7 @@ from typing import Literal
 import keras
 import numpy as np
 
-from .. import config, data, devices, plotting
+from .. import backend, config, data, devices, plotting
 from ..errors import CourseError, RunFolderError
 from ..io import atomic_path, write_json_atomic
 from ..runs import (RunFolder, SampleGrid, check_same_run, environment, fit_resumable, train_seconds, write_gif,
@@ -47,6 +47,8 @@ class RunConfig:
 
     def __post_init__(self):
         """Refuse bad settings at once, naming the setting: wrong type, out of range, not a choice."""
+        if isinstance(getattr(self, "jit_compile", None), bool):  # recorded so before it was a choice
+            self.jit_compile = backend.xla_choice(self.jit_compile)
         for name, kind in typing.get_type_hints(type(self)).items():
             value = getattr(self, name)
             optional = type(None) in typing.get_args(kind)
@@ -215,6 +217,8 @@ class TrainJob:
         free = set(self.measurement_only) | RUNTIME_ONLY | ({"epochs"} if self.extendable else set())
         settings = {k: v for k, v in asdict(cfg).items() if k not in free}
         settings["precision"] = policy or devices.resolve_precision(cfg.precision)
+        if "jit_compile" in settings:  # kept as runs recorded it when it was on/off, so that they still resume
+            settings["jit_compile"] = {"gpu": True, "never": False}.get(settings["jit_compile"], settings["jit_compile"])
         return settings
 
     def command(self, settings: dict, out, resume: bool = True) -> str:
@@ -222,6 +226,8 @@ class TrainJob:
         defaults = self.Config()
         flags = []
         for key, value in settings.items():
+            if key == "jit_compile":
+                value = backend.xla_choice(value)
             if value != getattr(defaults, key, None) and value is not None:
                 flag = "--" + key.replace("_", "-")
                 flags.append(flag if value is True else f"--no-{flag[2:]}" if value is False else f"{flag} {value}")

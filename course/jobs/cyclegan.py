@@ -48,7 +48,7 @@ class TrainConfig(RunConfig):
     pool_size: int = 128  # past fakes kept for the discriminators
     adversarial: Literal["lsgan", "bce"] = "lsgan"
     validation_examples: int = 1000  # paired training digits held out to monitor and choose the recipe
-    jit_compile: bool = True  # XLA for the train step on a TensorFlow GPU (a CPU keeps TensorFlow's kernels)
+    jit_compile: Literal["gpu", "always", "never"] = "gpu"  # XLA for the train step: on a GPU, any device, never
 
 
 @dataclass
@@ -102,7 +102,7 @@ class CycleGANJob(TrainJob):
             identity_weight=cfg.identity_weight, pool_size=max(cfg.pool_size, d.batch_size),
             adversarial=cfg.adversarial, seed=cfg.seed,
             # XLA compilation costs ~25 s up front: worth it for a real run, not a fast one
-            jit_compile=False if cfg.fast else cfg.jit_compile, steps_per_execution=cfg.steps_per_execution)
+            jit_compile="never" if cfg.fast else cfg.jit_compile, steps_per_execution=cfg.steps_per_execution)
 
     def feed(self, cfg, d):
         return data.unpaired_batches(self.domains.train_a, self.domains.train_b, d.batch_size, cfg.seed), None

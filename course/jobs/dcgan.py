@@ -37,7 +37,7 @@ class TrainConfig(RunConfig):
     real_label: float = 1.0  # 0.9: one-sided label smoothing
     ema: float = 0.0  # momentum of a moving average of G's weights, used for the samples (0: none)
     samples: int = 10_000  # generated images scored at the end
-    jit_compile: bool = True  # XLA for the train step on a TensorFlow GPU (a CPU keeps TensorFlow's kernels)
+    jit_compile: Literal["gpu", "always", "never"] = "gpu"  # XLA for the train step: on a GPU, any device, never
 
     def __post_init__(self):
         super().__post_init__()

@@ -238,8 +238,8 @@ def make_dcgan(image_shape, latent_dim: int = LATENT_DIM, upsample: str = "trans
     optimizer's ``use_ema``; training itself is unchanged); :func:`use_averaged_weights` puts it into the
     generator when training is over.
 
-    ``jit_compile=True`` compiles the train step with XLA on TensorFlow where a GPU is visible, ``"always"``
-    on a CPU too (:func:`course.backend.jit_compile`; whether XLA pays on a CPU depends on the machine: the results
+    ``jit_compile="gpu"`` (or True) compiles the train step with XLA on TensorFlow where a GPU is visible,
+    ``"always"`` on a CPU too, ``"never"`` (or False) not at all (:func:`course.backend.jit_compile`; whether XLA pays on a CPU depends on the machine: the results
     registry's ``throughput.tf_cpu`` and ``speed.xla_cpu`` records). On JAX the step is always compiled;
     on PyTorch it runs eagerly.
     """
