@@ -16,16 +16,15 @@ import numpy as np
 from . import emit, json_argument_parser
 
 
-def _scores(samples, d, pr_n: int) -> dict:
+def _scores(samples, judge, real, class_names, pr_n: int) -> dict:
+    """The lesson-05 scores of ``samples`` against the judge's features ``real`` of the test images."""
     from .. import metrics
     from ..evaluation import classifier_features
-    from ..jobs.evaluators import evaluator, score_features
+    from ..jobs.evaluators import score_features
 
-    judge = evaluator("mnist", fast=False)
-    real, _ = classifier_features(judge, d.x_test)
     fake, fake_classes = classifier_features(judge, samples)
     scored = score_features(fake_features=fake, fake_classes=fake_classes, real_features=real,
-                            class_names=d.loaded.class_names, dataset="mnist")
+                            class_names=class_names, dataset="mnist")
     pr = metrics.precision_recall(real[:pr_n], fake[:pr_n])
     shares = scored["sample_class_histogram"].values()
     return {"fd": scored["fid_classifier"], "fd_floor": scored["fid_classifier_floor"],
@@ -36,23 +35,31 @@ def _scores(samples, d, pr_n: int) -> dict:
 def measure(seeds, ema: float, epochs, samples: int, pr_n: int, out: Path) -> dict:
     from .. import devices
     from .. import runs as run_folders
+    from ..evaluation import classifier_features
     from ..jobs import dcgan as job
+    from ..jobs.evaluators import evaluator
     from ..models import dcgan
 
     result = {"ema": ema, "samples": samples, "precision_recall_n": pr_n, "runs": {}}
+    judge = real = None  # the judge, and its features of the test images: the same for every point scored
     for seed in seeds:
         folder, per_seed = out / f"dcgan-ema-seed{seed}", {}
         for i, n_epochs in enumerate(epochs):
             cfg = job.TrainConfig(dataset="mnist", epochs=n_epochs, seed=seed, ema=ema, samples=samples)
             metrics_json = job.train(cfg, folder, resume=i > 0, verbose=0)
             d = job.DCGANJob().load(cfg)
+            if judge is None:
+                judge = evaluator("mnist", fast=False)
+                real, _ = classifier_features(judge, d.x_test)
             with np.load(folder / "samples.npz") as saved:
                 averaged = saved["samples"]
             with devices.training_setup(cfg.precision, cfg.devices):  # the precision the job trained in
                 model = job.DCGANJob().build(cfg, d)  # the last checkpoint holds G's last weights
                 run_folders.restore(model, run_folders.RunFolder(folder))
                 last = dcgan.sample(model.generator, len(averaged), seed=seed)
-            per_seed[str(n_epochs)] = {"last_weights": _scores(last, d, pr_n), "averaged": _scores(averaged, d, pr_n),
+            names = d.loaded.class_names
+            per_seed[str(n_epochs)] = {"last_weights": _scores(last, judge, real, names, pr_n),
+                                       "averaged": _scores(averaged, judge, real, names, pr_n),
                                        "train_seconds": metrics_json.get("train_seconds")}
             print(f"seed {seed}, {n_epochs} epochs: last weights FD {per_seed[str(n_epochs)]['last_weights']['fd']}, "
                   f"averaged FD {per_seed[str(n_epochs)]['averaged']['fd']}", flush=True)
