@@ -120,7 +120,7 @@ def test_configs_refuse_bad_settings_by_name():
     from course.errors import CourseError
     from course.jobs import cnn, cyclegan, vae
 
-    with pytest.raises(CourseError, match="--augment must be one of none, shift, flip, flip_shift"):
+    with pytest.raises(CourseError, match="--augment must be one of none, shift, affine, flip, flip_shift"):
         cnn.TrainConfig(augment="sideways")
     with pytest.raises(CourseError, match="--identity-weight must not be negative"):
         cyclegan.TrainConfig(identity_weight=-1.0)
@@ -129,4 +129,4 @@ def test_configs_refuse_bad_settings_by_name():
     with pytest.raises(CourseError, match="--learning-rate must be positive"):
         vae.TrainConfig(learning_rate=0.0)
     assert vae.TrainConfig(beta=2).beta == 2.0 and isinstance(vae.TrainConfig(beta=2).beta, float)
-    assert cnn.TrainConfig(augment=None).augment is None
+    assert cnn.TrainConfig(dataset="fashion_mnist", augment=None).augment == "flip"  # None: the dataset's, filled in

@@ -46,21 +46,40 @@ def test_one_epoch_on_synthetic_digits_lowers_the_loss():
     assert acc > 0.3
 
 
-def test_digits_shift_augmentation_moves_without_mirroring_and_fills_black():
-    """Digits are shifted, never flipped (a mirrored 7 is no digit), and the uncovered border is the digits'
-    black background, not a reflection of the image; inactive at inference."""
-    augment = cnn.augmentation("shift", seed=0)
+@pytest.mark.parametrize("kind, slack", [("shift", 0.5), ("affine", 2.0)])
+def test_digits_augmentation_moves_without_mirroring_and_fills_black(kind, slack):
+    """Digits are shifted (``affine``: also turned by up to ~10 degrees and scaled by up to 10%), never
+    flipped (a mirrored 7 is no digit), and the uncovered border is the digits' black background, not a
+    reflection of the image; inactive at inference."""
+    augment = cnn.augmentation(kind, seed=0)
     x = np.zeros((64, 28, 28, 1), "float32")
     x[:, 10:18, 4:8] = 1.0  # a bar near the left edge
     moved = keras.ops.convert_to_numpy(augment(x, training=True))
     cols = (moved[..., 0].sum(axis=1) * np.arange(28)).sum(axis=1) / moved[..., 0].sum(axis=(1, 2))
-    assert np.all(np.abs(cols - 5.5) <= 0.1 * 28 + 0.5), cols  # a flip would put it near column 22
+    assert np.all(np.abs(cols - 5.5) <= 0.1 * 28 + slack), cols  # a flip would put it near column 22
     assert np.ptp(cols) > 1.0  # and it does move
     full = keras.ops.convert_to_numpy(augment(np.ones((64, 28, 28, 1), "float32"), training=True))
     assert full.min() == 0.0 and full.mean() < 0.99  # the border is filled with black
     np.testing.assert_array_equal(keras.ops.convert_to_numpy(augment(x, training=False)), x)
-    with pytest.raises(ValueError, match="none, shift, flip or flip_shift"):
+    with pytest.raises(ValueError, match="none, shift, affine, flip or flip_shift"):
         cnn.augmentation("rotate")
+
+
+def test_affine_augmentation_turns_digits():
+    """``affine`` turns a horizontal bar (a shift alone never tilts it), by a few degrees, not tens."""
+    augment = cnn.augmentation("affine", seed=0)
+    x = np.zeros((64, 28, 28, 1), "float32")
+    x[:, 13:15, 4:24] = 1.0  # a horizontal bar through the centre
+    out = keras.ops.convert_to_numpy(augment(x, training=True))[..., 0]
+    rows, cols = np.arange(28)[:, None], np.arange(28)[None, :]
+    slopes = []
+    for image in out:  # least-squares slope of the bar's pixels, row against column
+        w = image / image.sum()
+        mr, mc = (w * rows).sum(), (w * cols).sum()
+        slopes.append((w * (rows - mr) * (cols - mc)).sum() / (w * (cols - mc) ** 2).sum())
+    degrees = np.degrees(np.arctan(np.abs(slopes)))
+    assert degrees.max() > 3.0, degrees  # it turns
+    assert degrees.max() < 13.0, degrees  # by about 10 degrees at most
 
 
 def test_validation_split_is_disjoint_from_training():

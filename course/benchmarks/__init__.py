@@ -14,6 +14,7 @@ import json
 BENCHMARKS = {
     "gan_failures": ("gan_failures", "02_dcgan, When GANs fail: D speed x G loss, several seeds, FD / precision / recall"),
     "dcgan_ema": ("dcgan_ema", "02_dcgan: G's last weights against their moving average, same runs, same judge"),
+    "cnn_recipes": ("cnn_recipes", "01_cnn_classifier: classifier recipes compared on held-out training digits, several seeds"),
     "bn_momentum": ("bn_momentum", "01_cnn_classifier: BatchNorm momentum 0.99 vs 0.9 in a short run, several seeds"),
     "vae": ("vae", "03_vae: nats of a VAE run, with a large-k importance-weighted estimate"),
     "cyclegan_recipes": ("cyclegan_recipes", "04_cyclegan: candidate recipes compared on validation digits"),
