@@ -223,12 +223,16 @@ class TrainJob:
 
     def command(self, settings: dict, out, resume: bool = True) -> str:
         """The command line that continues a run with ``settings`` (or, ``resume=False``, starts one)."""
-        defaults = self.Config()
+        plain = self.Config()
+        try:  # the defaults for the run's dataset (some depend on it: the CNN's batch size and augmentation)
+            defaults = self.Config(**({"dataset": settings["dataset"]} if "dataset" in settings else {}))
+        except CourseError:
+            defaults = plain
         flags = []
         for key, value in settings.items():
             if key == "jit_compile":
                 value = backend.xla_choice(value)
-            if value != getattr(defaults, key, None) and value is not None:
+            if value != getattr(plain if key == "dataset" else defaults, key, None) and value is not None:
                 flag = "--" + key.replace("_", "-")
                 flags.append(flag if value is True else f"--no-{flag[2:]}" if value is False else f"{flag} {value}")
         return " ".join(["python -m course train", self.name, *flags, "--out", str(out), *(["--resume"] if resume else [])])
