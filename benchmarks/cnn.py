@@ -16,7 +16,7 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--dataset", action="append", help="repeatable; default mnist")
     p.add_argument("--epochs", type=int, default=5)
-    p.add_argument("--batch-size", type=int, default=128)
+    p.add_argument("--batch-size", type=int, help="default: the job's for the dataset")
     p.add_argument("--fast", action="store_true")
     p.add_argument("--out", help="keep the run folders here (default: a temporary folder)")
     args = p.parse_args()

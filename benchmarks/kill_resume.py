@@ -26,9 +26,9 @@ import h5py
 import numpy as np
 
 RECIPES = {  # small runs with several epochs: the kills land everywhere in the epoch
-    "cnn": ["--dataset", "mnist", "--train-examples", "1200", "--batch-size", "64"],
+    "cnn": ["--dataset", "mnist", "--train-examples", "1200", "--batch-size", "64", "--augment", "none"],
     "dcgan": ["--dataset", "mnist", "--train-examples", "1024", "--batch-size", "64", "--samples", "200",
-              "--no-jit-compile"],
+              "--jit-compile", "never"],
 }
 EPOCH_LINE = re.compile(r"^\d+/\d+ - ")  # Keras' one line per finished epoch (verbose=2), printed after the checkpoint
 

@@ -75,9 +75,9 @@ def test_the_judge_is_trained_with_its_own_settings_not_the_cnn_job_s_defaults()
     lesson_model = cnn_models.classifier_for("mnist", lesson.augment)
     assert "augment" not in [layer.name for layer in judge_model.layers]
     assert "augment" in [layer.name for layer in lesson_model.layers]
-    # a run recorded before the defaults were filled in (augment null: MNIST's none) is continued as it trained
+    # the continuing command of a run recorded before the defaults were filled in (augment null: MNIST's none)
     old = {"dataset": "mnist", "batch_size": 128, "augment": None}
-    assert "--batch-size 128 --augment none" in cnn.CNNJob().command(old, "r")
+    assert "--batch-size 128 --augment none" in cnn.CNNJob().command(old, "r")  # in the order of the settings
     assert "--batch-size" not in cnn.CNNJob().command({**old, "dataset": "fashion_mnist"}, "r")  # its defaults then and now
     assert cnn.CNNJob().command({**old, "dataset": "fashion_mnist"}, "r").startswith("python -m course train cnn --dataset fashion_mnist")
 
@@ -176,3 +176,24 @@ def test_xla_is_a_choice_that_old_runs_still_resume_under_and_a_change_of_it_is_
     assert "settings.jit_compile: True in the run, 'always' now" in err and "Traceback" not in err
     assert "To continue it: python -m course train dcgan" in err
     assert "--jit-compile" not in err.split("To continue it:")[1].splitlines()[0]
+
+
+def test_a_cnn_run_recorded_as_before_the_new_defaults_resumes_with_the_command_it_is_given(tmp_path, capsys):
+    """Runs recorded ``augment: null`` (what each dataset's augmentation was then) stay the same runs: a run with
+    MNIST's recipe of before records the same, is refused under the new defaults, and the command the refusal
+    gives continues it."""
+    write_mnist_folder(tmp_path / "data" / "mnist", n_train=120, n_test=20)
+    out = tmp_path / "r"
+    data_dir = ["--data-dir", str(tmp_path / "data")]
+    common = ["--dataset", "mnist", *data_dir, "--train-examples", "100", "--epochs", "1", "--out", str(out)]
+    assert main(["train", "cnn", *common, "--batch-size", "128", "--augment", "none"]) == 0
+    assert json.loads((out / "run.json").read_text())["settings"]["augment"] is None  # as runs recorded it before
+    capsys.readouterr()
+    assert main(["train", "cnn", *common, "--resume"]) == 2  # the new defaults: batches of 64, shifted digits
+    err = capsys.readouterr().err
+    hint = err.split("To continue it: ")[1].splitlines()[0]
+    assert "--batch-size 128" in hint and "--augment none" in hint and hint.startswith("python -m course train cnn ")
+    assert main([*hint.split()[3:], *data_dir]) == 0, capsys.readouterr().err
+    # a run with the new defaults records its augmentation
+    assert main(["train", "cnn", *common[:-1], str(tmp_path / "new")]) == 0
+    assert json.loads((tmp_path / "new" / "run.json").read_text())["settings"]["augment"] == "shift"
