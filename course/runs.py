@@ -282,12 +282,15 @@ def environment() -> dict:
     return {"backend": keras.backend.backend(), "keras": keras.__version__}
 
 
-def check_same_run(run: RunFolder, record: dict) -> None:
+def check_same_run(run: RunFolder, record: dict, upgrade: Callable[[dict], dict] | None = None) -> None:
     """Refuse to continue ``run`` under anything but the settings, backend and Keras version its
-    weights were trained with."""
+    weights were trained with. ``upgrade`` maps the settings the run recorded (perhaps under an earlier
+    release, in an earlier form) to what they mean now, before they are compared."""
     recorded = run.record()
     if recorded is None:
         return
+    if upgrade is not None and isinstance(recorded.get("settings"), dict):
+        recorded = {**recorded, "settings": upgrade(recorded["settings"])}
     if "course_version" in record and recorded.get("course_version") != record["course_version"]:
         print(f"Note: {run.path} was started with course {recorded.get('course_version')}; "
               f"this is course {record.get('course_version')}.")
@@ -423,6 +426,7 @@ def fit_resumable(
     validation_data=None,
     callbacks: list | None = None,
     verbose: int | str = "auto",
+    upgrade_settings: Callable[[dict], dict] | None = None,
 ) -> dict[str, list[float]]:
     """``model.fit(x, y)`` that checkpoints every epoch into ``run`` and resumes from it.
 
@@ -431,7 +435,8 @@ def fit_resumable(
     error (nothing is overwritten by accident). A run continues only under the settings
     it was started with: ``settings`` (what the caller chose: dataset, batch size, ...),
     ``data_fingerprint`` and the model's description (:func:`describe_model`) are stored
-    in ``run.json`` and compared on resume. ``epochs`` is the total; leave it out of
+    in ``run.json`` and compared on resume (the recorded ones through ``upgrade_settings``, where
+    given: :func:`check_same_run`). ``epochs`` is the total; leave it out of
     ``settings`` where a run may be extended (no schedule depends on it). The folder is
     locked while training. Returns the whole history, all epochs, including those
     before the resume.
@@ -448,7 +453,7 @@ def fit_resumable(
                 raise RunFolderError(
                     f"{run.path} already holds a run (checkpoint after epoch {state['epoch']}). "
                     "Resume it with --resume (resume=True), or choose another output folder.")
-            check_same_run(run, record)
+            check_same_run(run, record, upgrade_settings)
             if epochs < state["epoch"]:
                 raise RunFolderError(f"{run.path} has trained {state['epoch']} epochs already; asking for {epochs} "
                                      "would not undo them. Ask for at least as many, or use another folder.")

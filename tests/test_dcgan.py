@@ -302,8 +302,13 @@ def test_a_checkpoint_is_not_restored_into_a_model_whose_optimizer_keeps_other_s
         runs.restore(dcgan.make_dcgan((28, 28, 1), seed=0, ema=0.5), runs.RunFolder(tmp_path))
 
 
-def test_a_run_without_the_moving_average_keeps_the_settings_it_had_before_the_option():
+def test_a_run_started_before_the_moving_average_option_is_the_same_run_as_one_without_it():
     from course.jobs import dcgan as job
 
-    assert "ema" not in job.DCGANJob().settings(job.TrainConfig())
-    assert job.DCGANJob().settings(job.TrainConfig(ema=0.995))["ema"] == 0.995
+    dcgan_job = job.DCGANJob()
+    now = dcgan_job.settings(job.TrainConfig(), "float32")
+    assert now["ema"] == 0.0
+    before = {k: v for k, v in now.items() if k != "ema"}  # what runs recorded before the option existed
+    assert dcgan_job.upgrade_settings(before) == now
+    assert dcgan_job.upgrade_settings(dcgan_job.settings(job.TrainConfig(ema=0.995), "float32"))["ema"] == 0.995
+    assert "--ema" not in dcgan_job.command(dcgan_job.upgrade_settings(before), "r")

@@ -146,54 +146,87 @@ def test_an_evaluator_that_cannot_be_loaded_is_rebuilt_and_the_key_holds_keras_b
     assert said.count("could not be loaded") == 1 and "rebuilding it" in said and str(folder) in said
 
 
+def _record_as_before(run_json, **changes):
+    """Rewrite ``run.json``'s settings as an earlier release recorded them (None: the key was not recorded)."""
+    record = json.loads(run_json.read_text())
+    for key, value in changes.items():
+        if value is None:
+            record["settings"].pop(key)
+        else:
+            record["settings"][key] = value
+    run_json.write_text(json.dumps(record))
+
+
 def test_xla_is_a_choice_that_old_runs_still_resume_under_and_a_change_of_it_is_refused(tmp_path, capsys):
-    """``--jit-compile gpu|always|never``: runs recorded True/False before it was a choice are the same runs
-    (True is the default "gpu"); a run started with one choice is refused with another (XLA changes the
-    arithmetic), and the command that continues it names its own choice."""
+    """``--jit-compile gpu|always|never``: runs recorded true/false before it was a choice are the same runs
+    (true is the default "gpu"); a run started with one choice is refused with another (XLA changes the
+    arithmetic), the refusal names both in today's terms, and the command that continues it names its own choice."""
     from course.errors import CourseError
     from course.jobs import dcgan
 
     job = dcgan.DCGANJob()
     assert dcgan.TrainConfig().jit_compile == "gpu"
-    assert dcgan.TrainConfig(jit_compile=True).jit_compile == "gpu"
-    assert dcgan.TrainConfig(jit_compile=False).jit_compile == "never"
     with pytest.raises(CourseError, match="--jit-compile must be one of gpu, always, never"):
         dcgan.TrainConfig(jit_compile="sometimes")
     recorded = {choice: job.settings(dcgan.TrainConfig(jit_compile=choice), "float32")["jit_compile"]
                 for choice in ("gpu", "always", "never")}
-    assert recorded == {"gpu": True, "always": "always", "never": False}
-    assert "--jit-compile" not in job.command({"jit_compile": True}, "r")
-    assert "--jit-compile never" in job.command({"jit_compile": False}, "r")
-    assert "--jit-compile always" in job.command({"jit_compile": "always"}, "r")
+    assert recorded == {"gpu": "gpu", "always": "always", "never": "never"}  # new runs record the choice itself
+    assert job.upgrade_settings({"jit_compile": True})["jit_compile"] == "gpu"
+    assert job.upgrade_settings({"jit_compile": False})["jit_compile"] == "never"
+    assert job.upgrade_settings({"jit_compile": "always"})["jit_compile"] == "always"
+    assert "--jit-compile" not in job.command({"jit_compile": "gpu"}, "r")
+    assert "--jit-compile never" in job.command({"jit_compile": "never"}, "r")
 
     out = tmp_path / "r"
     common = ["--dataset", "synthetic_digits", "--fast", "--samples", "16", "--out", str(out)]
-    assert main(["train", "dcgan", *common]) == 0
-    assert json.loads((out / "run.json").read_text())["settings"]["jit_compile"] is True
+    assert main(["train", "dcgan", *common, "--epochs", "1"]) == 0
+    assert json.loads((out / "run.json").read_text())["settings"]["jit_compile"] == "gpu"
+    _record_as_before(out / "run.json", jit_compile=True)
     capsys.readouterr()
-    assert main(["train", "dcgan", *common, "--jit-compile", "always", "--resume"]) == 2
+    assert main(["train", "dcgan", *common, "--epochs", "1", "--jit-compile", "always", "--resume"]) == 2
     err = capsys.readouterr().err
-    assert "settings.jit_compile: True in the run, 'always' now" in err and "Traceback" not in err
-    assert "To continue it: python -m course train dcgan" in err
-    assert "--jit-compile" not in err.split("To continue it:")[1].splitlines()[0]
+    assert "settings.jit_compile: 'gpu' in the run, 'always' now" in err and "Traceback" not in err
+    hint = err.split("To continue it: ")[1].splitlines()[0]
+    assert hint.startswith("python -m course train dcgan ") and "--jit-compile" not in hint
+    assert main([*hint.split()[3:], "--epochs", "2"]) == 0, capsys.readouterr().err  # the old run continues
+    assert json.loads((out / "run.json").read_text())["settings"]["jit_compile"] is True  # its record is its own
 
 
-def test_a_cnn_run_recorded_as_before_the_new_defaults_resumes_with_the_command_it_is_given(tmp_path, capsys):
-    """Runs recorded ``augment: null`` (what each dataset's augmentation was then) stay the same runs: a run with
-    MNIST's recipe of before records the same, is refused under the new defaults, and the command the refusal
-    gives continues it."""
+@pytest.mark.parametrize("recorded", [None, "none"], ids=["defaults-recorded-null", "explicit-none"])
+def test_a_cnn_run_recorded_as_before_the_new_defaults_resumes_with_the_command_it_is_given(tmp_path, capsys,
+                                                                                           recorded):
+    """Runs of MNIST's recipe of before (batches of 128, no augmentation) stay the same runs, whether they recorded
+    ``augment: null`` (the defaults, before the course filled them in) or ``"none"`` (asked for): under the new
+    defaults they are refused, and the command the refusal gives continues them."""
     write_mnist_folder(tmp_path / "data" / "mnist", n_train=120, n_test=20)
     out = tmp_path / "r"
     data_dir = ["--data-dir", str(tmp_path / "data")]
     common = ["--dataset", "mnist", *data_dir, "--train-examples", "100", "--epochs", "1", "--out", str(out)]
     assert main(["train", "cnn", *common, "--batch-size", "128", "--augment", "none"]) == 0
-    assert json.loads((out / "run.json").read_text())["settings"]["augment"] is None  # as runs recorded it before
+    assert json.loads((out / "run.json").read_text())["settings"]["augment"] == "none"  # recorded as asked
+    (out / "run.json").write_text((out / "run.json").read_text().replace('"augment": "none"',
+                                                                         f'"augment": {json.dumps(recorded)}'))
+    assert json.loads((out / "run.json").read_text())["settings"]["augment"] == recorded
     capsys.readouterr()
     assert main(["train", "cnn", *common, "--resume"]) == 2  # the new defaults: batches of 64, shifted digits
     err = capsys.readouterr().err
+    assert "settings.augment: 'none' in the run, 'shift' now" in err
     hint = err.split("To continue it: ")[1].splitlines()[0]
     assert "--batch-size 128" in hint and "--augment none" in hint and hint.startswith("python -m course train cnn ")
     assert main([*hint.split()[3:], *data_dir]) == 0, capsys.readouterr().err
     # a run with the new defaults records its augmentation
     assert main(["train", "cnn", *common[:-1], str(tmp_path / "new")]) == 0
     assert json.loads((tmp_path / "new" / "run.json").read_text())["settings"]["augment"] == "shift"
+
+
+def test_null_augment_means_what_each_dataset_trained_with_before_it_was_filled_in():
+    from course.jobs import cnn as job
+
+    upgrade = job.CNNJob().upgrade_settings
+    assert upgrade({"dataset": "mnist", "augment": None})["augment"] == "none"
+    assert upgrade({"dataset": "fashion_mnist", "augment": None})["augment"] == "flip"
+    assert upgrade({"dataset": "cifar10", "augment": None})["augment"] == "flip_shift"
+    assert upgrade({"dataset": "fashion_mnist", "augment": "none"})["augment"] == "none"  # asked for: kept
+    # and today's defaults are what a new run records, so an old default run with today's defaults is the same run
+    assert job.TrainConfig(dataset="fashion_mnist").augment == "flip"
+    assert job.TrainConfig(dataset="cifar10").augment == "flip_shift"

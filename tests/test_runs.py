@@ -320,6 +320,27 @@ def test_a_model_that_does_not_fit_the_run_is_refused_before_loading(tmp_path):
         runs.fit_resumable(tiny_model(), x, y, epochs=0, run=tmp_path, settings={"width": 8}, verbose=0)
 
 
+def test_settings_recorded_in_an_earlier_form_are_compared_as_what_they_mean_now(tmp_path):
+    """``upgrade_settings`` maps what run.json recorded to today's form before the comparison: the same run
+    resumes, another is still refused (naming the value in today's form), and run.json keeps its own record."""
+    x, y = tiny_data()
+    runs.fit_resumable(tiny_model(), x, y, epochs=1, run=tmp_path, settings={"xla": False, "width": 8}, verbose=0)
+
+    def upgrade(recorded):
+        return {**recorded, "xla": {True: "gpu", False: "never"}.get(recorded["xla"], recorded["xla"])}
+
+    with pytest.raises(RunFolderError, match=r"settings\.xla: False in the run, 'never' now"):  # without the map
+        runs.fit_resumable(tiny_model(), x, y, epochs=2, run=tmp_path, settings={"xla": "never", "width": 8},
+                           verbose=0)
+    with pytest.raises(RunFolderError, match=r"settings\.xla: 'never' in the run, 'always' now"):
+        runs.fit_resumable(tiny_model(), x, y, epochs=2, run=tmp_path, settings={"xla": "always", "width": 8},
+                           verbose=0, upgrade_settings=upgrade)
+    history = runs.fit_resumable(tiny_model(), x, y, epochs=2, run=tmp_path, settings={"xla": "never", "width": 8},
+                                 verbose=0, upgrade_settings=upgrade)
+    assert len(history["loss"]) == 2
+    assert json.loads((tmp_path / "run.json").read_text())["settings"] == {"xla": False, "width": 8}
+
+
 @pytest.mark.parametrize("key, other", [("backend", "another-backend"), ("keras", "3.0.0")])
 def test_a_run_resumes_only_on_its_backend_and_keras_version(tmp_path, key, other):
     """A run started on TensorFlow and resumed on JAX (or under another Keras) cannot continue exactly:

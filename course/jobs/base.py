@@ -47,8 +47,6 @@ class RunConfig:
 
     def __post_init__(self):
         """Refuse bad settings at once, naming the setting: wrong type, out of range, not a choice."""
-        if isinstance(getattr(self, "jit_compile", None), bool):  # recorded so before it was a choice
-            self.jit_compile = backend.xla_choice(self.jit_compile)
         for name, kind in typing.get_type_hints(type(self)).items():
             value = getattr(self, name)
             optional = type(None) in typing.get_args(kind)
@@ -217,12 +215,22 @@ class TrainJob:
         free = set(self.measurement_only) | RUNTIME_ONLY | ({"epochs"} if self.extendable else set())
         settings = {k: v for k, v in asdict(cfg).items() if k not in free}
         settings["precision"] = policy or devices.resolve_precision(cfg.precision)
-        if "jit_compile" in settings:  # kept as runs recorded it when it was on/off, so that they still resume
-            settings["jit_compile"] = {"gpu": True, "never": False}.get(settings["jit_compile"], settings["jit_compile"])
+        return settings
+
+    def upgrade_settings(self, recorded: dict) -> dict:
+        """The settings a run recorded (its ``run.json``, perhaps written by an earlier release) as this release
+        writes them, so that a run started then compares equal to the same settings now, and the command that
+        continues it names this release's flags. Each job adds what changed in its own settings; here:
+        ``jit_compile`` was on/off (true/false) before it was a choice, true being today's ``"gpu"``."""
+        settings = dict(recorded)
+        if isinstance(settings.get("jit_compile"), bool):
+            settings["jit_compile"] = backend.xla_choice(settings["jit_compile"])
         return settings
 
     def command(self, settings: dict, out, resume: bool = True) -> str:
-        """The command line that continues a run with ``settings`` (or, ``resume=False``, starts one)."""
+        """The command line that continues a run with ``settings`` (or, ``resume=False``, starts one); settings a
+        run recorded in an earlier form are written as today's flags (:meth:`upgrade_settings`)."""
+        settings = self.upgrade_settings(settings)
         plain = self.Config()
         try:  # the defaults for the run's dataset (some depend on it: the CNN's batch size and augmentation)
             defaults = self.Config(**({"dataset": settings["dataset"]} if "dataset" in settings else {}))
@@ -230,8 +238,6 @@ class TrainJob:
             defaults = plain
         flags = []
         for key, value in settings.items():
-            if key == "jit_compile":
-                value = backend.xla_choice(value)
             if value != getattr(plain if key == "dataset" else defaults, key, None) and value is not None:
                 flag = "--" + key.replace("_", "-")
                 flags.append(flag if value is True else f"--no-{flag[2:]}" if value is False else f"{flag} {value}")
@@ -269,7 +275,8 @@ class TrainJob:
         x, validation = self.feed(cfg, d)
         history = fit_resumable(model, x, epochs=d.epochs, run=run, resume=resume, settings=settings,
                                 data_fingerprint=fingerprint, validation_data=validation,
-                                callbacks=self.callbacks(cfg, d, model, run, data_dir), verbose=verbose)
+                                callbacks=self.callbacks(cfg, d, model, run, data_dir), verbose=verbose,
+                                upgrade_settings=self.upgrade_settings)
         return d, model, history
 
     def hardware(self, model, policy: str, replicas: int) -> dict:
@@ -287,7 +294,7 @@ class TrainJob:
             raise RunFolderError(f"{run.path} already holds a run (checkpoint after epoch {state['epoch']}). "
                                  "Resume it with --resume, or choose another --out.")
         try:
-            check_same_run(run, {"settings": settings, "data": fingerprint, **environment()})
+            check_same_run(run, {"settings": settings, "data": fingerprint, **environment()}, self.upgrade_settings)
         except RunFolderError as err:
             record = run.record() or {}
             recorded = record.get("settings")

@@ -65,18 +65,13 @@ class CNNJob(TrainJob):
         return cnn.compile_classifier(model, total_steps=d.epochs * math.ceil(len(d.x_train) / d.batch_size),
                                       learning_rate=cfg.learning_rate, steps_per_execution=cfg.steps_per_execution)
 
-    def settings(self, cfg, policy: str | None = None) -> dict:
-        """The base job's settings, with ``augment`` recorded as None where it is what None meant before the
-        course filled it in (:data:`AUGMENT_RECORDED_AS_NONE`), so that runs recorded then are still the same runs."""
-        settings = super().settings(cfg, policy)
-        if settings.get("augment") == AUGMENT_RECORDED_AS_NONE.get(cfg.dataset, "none"):
-            settings["augment"] = None
+    def upgrade_settings(self, recorded: dict) -> dict:
+        """The base job's, and ``augment: null`` (recorded before the course filled it in) as what it trained with
+        then (:data:`AUGMENT_RECORDED_AS_NONE`)."""
+        settings = super().upgrade_settings(recorded)
+        if "augment" in settings and settings["augment"] is None:
+            settings["augment"] = AUGMENT_RECORDED_AS_NONE.get(settings.get("dataset"), "none")
         return settings
-
-    def command(self, settings: dict, out, resume: bool = True) -> str:
-        if "augment" in settings and settings["augment"] is None:  # what the dataset trained with before the fill-in
-            settings = {**settings, "augment": AUGMENT_RECORDED_AS_NONE.get(settings.get("dataset"), "none")}
-        return super().command(settings, out, resume)
 
     def feed(self, cfg, d):
         train = data.pipeline(d.x_train, d.y_train, batch_size=d.batch_size, shuffle=True, seed=cfg.seed)

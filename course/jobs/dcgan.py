@@ -61,12 +61,11 @@ class DCGANJob(TrainJob):
                                 jit_compile=cfg.jit_compile, steps_per_execution=cfg.steps_per_execution,
                                 ema=cfg.ema)
 
-    def settings(self, cfg, policy: str | None = None) -> dict:
-        """The base job's settings; ``ema`` only when it is on, so that a run started before the option
-        existed (no moving average) is still the same run and keeps its folder."""
-        settings = super().settings(cfg, policy)
-        if not settings.get("ema"):
-            settings.pop("ema", None)
+    def upgrade_settings(self, recorded: dict) -> dict:
+        """The base job's, and no ``ema`` (a run started before the option existed) as no moving average."""
+        settings = super().upgrade_settings(recorded)
+        if settings:
+            settings.setdefault("ema", 0.0)
         return settings
 
     def feed(self, cfg, d):
