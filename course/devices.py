@@ -198,8 +198,9 @@ TESTED = {"keras": ("3.13", "3.15"), "tensorflow": ("2.20", "2.21"), "jax": ("0.
 #: the idle 2-core development CPU, TensorFlow, float32: :func:`course.lesson_costs.speeds` of the results
 #: registry (whole full-settings epochs of each train job, ``python -m course benchmark epoch_speed``;
 #: tests/test_results.py fails when these differ from the registry, which a pip install does not bring).
-CPU_IMAGES_PER_SECOND: dict[str, float] = {"cnn": 816.0, "cnn_cifar10": 542.9, "dcgan": 643.1, "vae": 1402.2,
-                                           "cyclegan": 176.6, "diffusion": 186.9, "diffusion_sample": 13.09, "vae_iwae": 7498.5}
+CPU_IMAGES_PER_SECOND: dict[str, float] = {"cnn": 264.9, "cnn_judge": 256.4, "cnn_cifar10": 178.1, "dcgan": 178.3,
+                                           "vae": 709.7, "cyclegan": 56.8, "diffusion": 54.6, "diffusion_sample": 13.09,
+                                           "vae_iwae": 3031.3}
 
 #: What the full settings of each lesson take without a GPU, in minutes: its long cells
 #: (:data:`course.lesson_costs.CELLS`, evaluators included) at the measured speeds. Estimates, not runs.

@@ -4,7 +4,7 @@ A cell that trains (or samples, or measures) for about a minute or more at full 
 in its first line, a comment that ``python -m course notebooks build`` writes from this table and
 the results registry, for example::
 
-    # Estimated at full settings on a 2-core CPU: about 6 minutes (5 epochs x 54,000 MNIST images at 816 images/s, measured).
+    # Estimated at full settings on a 2-core CPU: about N minutes (5 epochs x 54,000 MNIST images at R images/s, measured).
 
 The work is counted on the complete datasets a learner downloads (MNIST and Fashion-MNIST 60,000
 training images, CIFAR-10 50,000), whatever subset the course's own machines hold, from the
@@ -36,7 +36,8 @@ PARAMETERS: dict[str, dict[str, int]] = {
 }
 
 #: The evaluators' recipe (course.jobs.evaluators.recipe, tested): the lesson-01 job, 5 epochs of the 90% of
-#: the training images it does not hold out; EVALUATOR is its work as a :class:`Part` counts it.
+#: the training images it does not hold out, at its own batch size and augmentation (not the lesson's; its speed
+#: is ``cnn_judge``); EVALUATOR is its work as a :class:`Part` counts it.
 EVALUATOR_EPOCHS, EVALUATOR_IMAGES = 5, 54_000
 EVALUATOR = f"{EVALUATOR_EPOCHS} * {EVALUATOR_IMAGES:_}"
 
@@ -61,7 +62,7 @@ CELLS: dict[tuple[str, str], list[Part]] = {
     ("01_cnn_classifier", "cifar-train"): [Part("cnn_cifar10", "CIFAR_EPOCHS * 45_000",
                                                 "{CIFAR_EPOCHS} epochs x 45,000 CIFAR-10 images")],
     ("02_dcgan", "train"): [Part("dcgan", "NUM_EPOCHS * 60_000", "{NUM_EPOCHS} epochs x 60,000 images")],
-    ("02_dcgan", "measure"): [Part("cnn", EVALUATOR, "the lesson-01 evaluator", first_time=True)],
+    ("02_dcgan", "measure"): [Part("cnn_judge", EVALUATOR, "the lesson-01 evaluator", first_time=True)],
     ("02_dcgan", "fail"): [Part("dcgan", "2 * FAILURE_STEPS * BATCH_SIZE",
                                 "2 runs x {FAILURE_STEPS} steps x {BATCH_SIZE} images")],
     ("03_vae", "train"): [Part("vae", "NUM_EPOCHS * 60_000", "{NUM_EPOCHS} epochs x 60,000 images")],
@@ -69,8 +70,8 @@ CELLS: dict[tuple[str, str], list[Part]] = {
     ("03_vae", "beta"): [Part("vae", "2 * 60_000", "2 VAEs x 1 epoch x 60,000 images")],
     ("03_vae", "v1"): [Part("vae", "6 * 60_000", "6 models x 1 epoch x 60,000 images")],
     ("04_cyclegan", "train"): [Part("cyclegan", "NUM_EPOCHS * 29_500", "{NUM_EPOCHS} epochs x about 29,500 pairs"),
-                               Part("cnn", EVALUATOR, "the MNIST-M evaluator", first_time=True),
-                               Part("cnn", EVALUATOR, "the MNIST one unless lesson 02 or 06 trained it", first_time=True)],
+                               Part("cnn_judge", EVALUATOR, "the MNIST-M evaluator", first_time=True),
+                               Part("cnn_judge", EVALUATOR, "the MNIST one unless lesson 02 or 06 trained it", first_time=True)],
     # the diffusion run saved SCORED samples; lesson 05 judges from pools of 2 x SCORED, the rest drawn once (and kept)
     ("05_evaluation", "runs"): [Part("diffusion_sample", "SCORED", "{SCORED} more DDIM samples of the diffusion run "
                                      "(50 steps), to complete its pool", first_time=True)],
@@ -78,7 +79,7 @@ CELLS: dict[tuple[str, str], list[Part]] = {
     # three sets of SCORED samples, the guided set at two network calls per step; the speed is at 50 steps
     ("06_diffusion", "measure"): [Part("diffusion_sample", "4 * SCORED * SAMPLE_STEPS // 50",
                                        "3 sets x {SCORED} samples x {SAMPLE_STEPS} steps, one set guided at twice the calls"),
-                                  Part("cnn", EVALUATOR, "the lesson-01 evaluator", first_time=True)],
+                                  Part("cnn_judge", EVALUATOR, "the lesson-01 evaluator", first_time=True)],
 }
 
 #: What a speed counts, where it is not images.
@@ -141,7 +142,7 @@ def comment(cell: tuple[str, str], rates: dict[str, float]) -> str:
         if evaluators:
             each = " each" if len(evaluators) > 1 else ""
             pieces.insert(0, f"{' and '.join(p.label for p in evaluators)} ({EVALUATOR_EPOCHS} epochs x "
-                             f"{EVALUATOR_IMAGES:,} images{each} at {rates['cnn']:,.0f} images/s)")
+                             f"{EVALUATOR_IMAGES:,} images{each} at {rates['cnn_judge']:,.0f} images/s)")
         text += f"; first time only, {_size(minutes(cell, rates, True))} more: {' and '.join(pieces)}"
     return text + "."
 

@@ -311,4 +311,5 @@ def test_a_run_started_before_the_moving_average_option_is_the_same_run_as_one_w
     before = {k: v for k, v in now.items() if k != "ema"}  # what runs recorded before the option existed
     assert dcgan_job.upgrade_settings(before) == now
     assert dcgan_job.upgrade_settings(dcgan_job.settings(job.TrainConfig(ema=0.995), "float32"))["ema"] == 0.995
-    assert "--ema" not in dcgan_job.command(dcgan_job.upgrade_settings(before), "r")
+    assert "--ema" not in dcgan_job.command(before, "r")  # the command continuing an old run: no moving average
+    assert "--ema 0.995" in dcgan_job.command({**before, "ema": 0.995}, "r")

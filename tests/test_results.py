@@ -181,8 +181,16 @@ def test_the_speeds_behind_the_cpu_estimates_are_the_registry_s():
     assert devices.CPU_MINUTES["05"] == round(lesson_costs.PARAMETERS["05_evaluation"]["SCORED"] / rates["diffusion_sample"] / 60)
     recipe = evaluators.recipe("mnist", fast=False)  # what the evaluator parts count: 5 epochs of 90% of 60,000
     assert f"{recipe.epochs} * {round(60_000 * (1 - recipe.validation_fraction)):_}" == lesson_costs.EVALUATOR
-    assert all((p.speed, p.count) in {("cnn", lesson_costs.EVALUATOR), ("diffusion_sample", "SCORED")}
+    assert all((p.speed, p.count) in {("cnn_judge", lesson_costs.EVALUATOR), ("diffusion_sample", "SCORED")}
                for parts in lesson_costs.CELLS.values() for p in parts if p.first_time)
+    # each speed was measured with the recipe it prices: the judge's batch size and augmentation, and the lesson's
+    from course.jobs import cnn
+
+    measured = records["speed.epoch_seconds"]["value"]
+    lesson = cnn.TrainConfig(dataset="mnist")
+    assert (measured["cnn_judge"]["batch_size"], measured["cnn_judge"]["augment"]) == (recipe.batch_size, recipe.augment)
+    assert (measured["cnn"]["batch_size"], measured["cnn"]["augment"]) == (lesson.batch_size, lesson.augment)
+    assert lesson.augment != recipe.augment  # which is why they are two rows
 
 
 PARAMETERS_CELL = "FAST = config.fast_mode()\nNUM_EPOCHS = 2 if FAST else {epochs}  # a comment\nSEED = 0"

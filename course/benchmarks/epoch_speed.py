@@ -19,6 +19,7 @@ from . import emit, json_argument_parser
 #: name -> (job, the settings its lesson trains with, besides the job's defaults)
 JOBS = {
     "cnn": ("cnn", {"dataset": "mnist"}),
+    "cnn_judge": ("cnn", None),  # the evaluator of lessons 02-06 (course.jobs.evaluators.recipe for MNIST)
     "cnn_cifar10": ("cnn", {"dataset": "cifar10"}),
     "dcgan": ("dcgan", {}),
     "vae": ("vae", {}),
@@ -41,6 +42,12 @@ def epoch_speed(name: str, data_dir=None, xla: bool = False) -> dict:
     from ..runs import RunFolder
 
     model_name, settings = JOBS[name]
+    if settings is None:  # the judge's recipe, less its epochs
+        from dataclasses import asdict
+
+        from ..jobs.evaluators import recipe
+
+        settings = {k: v for k, v in asdict(recipe("mnist", fast=False)).items() if k != "epochs"}
     module = job_module(model_name)
     job = next(cls for cls in TrainJob.__subclasses__() if cls.name == model_name)()
     cfg = module.TrainConfig(**{**settings, "epochs": EPOCHS, **({"jit_compile": "always"} if xla else {})})
@@ -50,7 +57,8 @@ def epoch_speed(name: str, data_dir=None, xla: bool = False) -> dict:
     per_epoch = round(job.record(cfg, d, {"epoch_seconds": [1.0]})["images_per_second"])
     first, *timed = (float(s) for s in history["epoch_seconds"])
     seconds = sum(timed) / len(timed)
-    return {"job": model_name, "dataset": cfg.dataset, "batch_size": d.batch_size, "images_per_epoch": per_epoch,
+    return {"job": model_name, "dataset": cfg.dataset, "batch_size": d.batch_size,
+            **({"augment": cfg.augment} if hasattr(cfg, "augment") else {}), "images_per_epoch": per_epoch,
             "seconds_per_epoch": round(seconds, 2), "timed_epochs": [round(s, 2) for s in timed],
             "first_epoch_seconds": round(first, 2), "images_per_second": round(per_epoch / seconds, 1),
             "jit_compile": bool(getattr(model, "jit_compile", False))}

@@ -64,8 +64,7 @@ class DCGANJob(TrainJob):
     def upgrade_settings(self, recorded: dict) -> dict:
         """The base job's, and no ``ema`` (a run started before the option existed) as no moving average."""
         settings = super().upgrade_settings(recorded)
-        if settings:
-            settings.setdefault("ema", 0.0)
+        settings.setdefault("ema", 0.0)
         return settings
 
     def feed(self, cfg, d):
