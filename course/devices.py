@@ -197,7 +197,8 @@ TESTED = {"keras": ("3.13", "3.15"), "tensorflow": ("2.20", "2.21"), "jax": ("0.
 #: Training images (CycleGAN: image pairs; ``diffusion_sample``: DDIM samples of 50 steps) per second on
 #: the idle 2-core development CPU, TensorFlow, float32: :func:`course.lesson_costs.speeds` of the results
 #: registry (whole full-settings epochs of each train job, ``python -m course benchmark epoch_speed``;
-#: tests/test_results.py fails when these differ from the registry, which a pip install does not bring).
+#: tests/test_results.py fails when these differ from the registry, which a pip install does not bring). The
+#: sampler's speed (``diffusion.guidance_sweep``) was measured on 2026-11-30, the epochs on 2026-12-01.
 CPU_IMAGES_PER_SECOND: dict[str, float] = {"cnn": 264.9, "cnn_judge": 256.4, "cnn_cifar10": 178.1, "dcgan": 178.3,
                                            "vae": 709.7, "cyclegan": 56.8, "diffusion": 54.6, "diffusion_sample": 13.09,
                                            "vae_iwae": 3031.3}
