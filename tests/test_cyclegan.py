@@ -278,6 +278,23 @@ def test_the_job_asks_for_xla_as_set_and_never_in_fast_mode(monkeypatch):
                      ("gpu", True): "never", ("always", True): "never", ("never", True): "never"}
 
 
+def test_a_fast_run_records_the_compilation_it_ran_with():
+    """A fast run is never compiled: it records "never" whatever ``--jit-compile`` says, and a fast run an
+    earlier release recorded as asked ("gpu", or true) reads as the same run; a full run keeps its choice."""
+    from course.jobs import cyclegan as cyclegan_job
+
+    job = cyclegan_job.CycleGANJob()
+    fast = {choice: job.settings(cyclegan_job.TrainConfig(fast=True, jit_compile=choice), "float32")
+            for choice in ("gpu", "always", "never")}
+    assert fast["gpu"] == fast["always"] == fast["never"] and fast["gpu"]["jit_compile"] == "never"
+    assert job.settings(cyclegan_job.TrainConfig(jit_compile="always"), "float32")["jit_compile"] == "always"
+    for recorded in ("gpu", True, "always"):
+        assert job.upgrade_settings({**fast["gpu"], "jit_compile": recorded}) == fast["gpu"]
+    full = job.settings(cyclegan_job.TrainConfig(), "float32")
+    assert job.upgrade_settings({**full, "jit_compile": True})["jit_compile"] == "gpu"
+    assert job.upgrade_settings({**full, "jit_compile": "always"})["jit_compile"] == "always"
+
+
 def test_train_cyclegan_fast_writes_every_file_and_refuses_a_longer_schedule(tmp_path, capsys, stand_in_evaluator):
     from course.cli import main
 
@@ -307,7 +324,8 @@ def test_train_cyclegan_fast_writes_every_file_and_refuses_a_longer_schedule(tmp
     assert main(args + ["--epochs", "2", "--resume"]) == 2
     err = capsys.readouterr().err
     assert "settings.epochs: 1 in the run, 2 now" in err and "--epochs 1" in err and "Traceback" not in err
-    assert main(args + ["--epochs", "1", "--resume"]) == 0  # the same settings: accepted, nothing to train
+    # the same settings: accepted, nothing to train; a fast run is never compiled, so any --jit-compile is the same run
+    assert main(args + ["--epochs", "1", "--jit-compile", "never", "--resume"]) == 0
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["epochs"] == 1 and len(metrics["val_b_to_a_accuracy_by_epoch"]) == 1
     assert (out / "frames" / "epoch-0001.png").read_bytes() == frame

@@ -101,8 +101,26 @@ class CycleGANJob(TrainJob):
             cycle_weight=(cfg.cycle_weight, cfg.cycle_weight if cfg.cycle_weight_b is None else cfg.cycle_weight_b),
             identity_weight=cfg.identity_weight, pool_size=max(cfg.pool_size, d.batch_size),
             adversarial=cfg.adversarial, seed=cfg.seed,
-            # XLA compilation costs ~25 s up front: worth it for a real run, not a fast one
-            jit_compile="never" if cfg.fast else cfg.jit_compile, steps_per_execution=cfg.steps_per_execution)
+            jit_compile=self.jit_compile(cfg), steps_per_execution=cfg.steps_per_execution)
+
+    @staticmethod
+    def jit_compile(cfg) -> str:
+        """XLA for the train step: ``cfg.jit_compile``, but never in fast mode (compiling costs ~25 s up
+        front: worth it for a real run, not a fast one)."""
+        return "never" if cfg.fast else cfg.jit_compile
+
+    def settings(self, cfg, policy: str | None = None) -> dict:
+        """The base job's settings, with the compilation the train step has (never in fast mode), so that a
+        fast run resumes under any ``--jit-compile``: it computes the same."""
+        return {**super().settings(cfg, policy), "jit_compile": self.jit_compile(cfg)}
+
+    def upgrade_settings(self, recorded: dict) -> dict:
+        """The base job's, and a fast run recorded as compiled the way it was asked (earlier releases) as what
+        it ran: never compiled."""
+        settings = super().upgrade_settings(recorded)
+        if settings.get("fast"):
+            settings["jit_compile"] = "never"
+        return settings
 
     def feed(self, cfg, d):
         return data.unpaired_batches(self.domains.train_a, self.domains.train_b, d.batch_size, cfg.seed), None
