@@ -159,8 +159,8 @@ def run_folder(name: str, root: str | os.PathLike | None = None, model: keras.Mo
     """A run folder named from everything the run depends on: ``ROOT/NAME-<digest>``.
 
     The digest covers ``settings`` and, given the compiled ``model``, its whole recipe
-    (:func:`describe_model`: weight shapes, every optimizer with its learning rate, the model's own
-    settings). Notebooks train with this, so changing any parameter -- Adam's rate included --
+    (:func:`describe_model`: weight shapes, every optimizer with its learning rate and its moving average's
+    momentum, the model's own settings). Notebooks train with this, so changing any parameter -- Adam's rate included --
     trains a new run, while re-running the same settings (after a disconnect, say) resumes the old
     one. ``root`` defaults to the ``runs`` folder in the course's home (:func:`course.config.home`);
     :func:`list_runs` lists what is there.
@@ -230,13 +230,46 @@ def _learning_rate(optimizer):
     return float(f"{float(keras.ops.convert_to_numpy(inner.learning_rate)):.7g}")  # float32's digits
 
 
+def _describe_optimizer(optimizer) -> dict:
+    """An optimizer's class and learning rate, and the momentum of its weights' moving average when it keeps
+    one (``use_ema``)."""
+    inner = getattr(optimizer, "inner_optimizer", optimizer)
+    description = {"class": type(inner).__name__, "learning_rate": _learning_rate(optimizer)}
+    if getattr(inner, "use_ema", False):
+        description["ema_momentum"] = float(inner.ema_momentum)
+    return description
+
+
+#: What a model's description holds today but an earlier release did not record. A run recorded without it is
+#: compared on everything else (with a note), not refused for a value it could not have written.
+RECORDED_SINCE_0_2 = ("ema_momentum",)
+
+
+def _unrecorded_keys(recorded_model, current_model) -> tuple[dict | None, list[str]]:
+    """``current_model`` less the :data:`RECORDED_SINCE_0_2` entries of its optimizers that the run's
+    description (``recorded_model``) lacks, and the dotted names of those entries."""
+    if not isinstance(recorded_model, dict) or not isinstance(current_model, dict):
+        return current_model, []
+    old, new = recorded_model.get("optimizers"), current_model.get("optimizers")
+    if not isinstance(old, list) or not isinstance(new, list):
+        return current_model, []
+    dropped, optimizers = [], []
+    for i, entry in enumerate(new):
+        before = old[i] if i < len(old) and isinstance(old[i], dict) else None
+        if before is not None and isinstance(entry, dict):
+            missing = [k for k in RECORDED_SINCE_0_2 if k in entry and k not in before]
+            dropped += [f"model.optimizers.{i}.{k} ({entry[k]!r} now)" for k in missing]
+            entry = {k: v for k, v in entry.items() if k not in missing}
+        optimizers.append(entry)
+    return {**current_model, "optimizers": optimizers}, dropped
+
+
 def describe_model(model: keras.Model) -> dict:
-    """What the checkpoint's weights must fit: variable shapes, optimizers and their learning rates,
-    and the model's own settings (``get_config`` of the course's models)."""
+    """What the checkpoint's weights must fit: variable shapes, optimizers and their learning rates (and the
+    momentum of their weights' moving average, where they keep one), and the model's own settings (``get_config`` of the course's models)."""
     description = {
         "weights": [list(v.shape) for v in model.weights],
-        "optimizers": [{"class": type(getattr(o, "inner_optimizer", o)).__name__, "learning_rate": _learning_rate(o)}
-                       for o in optimizers_of(model)],
+        "optimizers": [_describe_optimizer(o) for o in optimizers_of(model)],
     }
     recipe = getattr(model, "recipe", None)
     if callable(recipe):
@@ -295,6 +328,12 @@ def check_same_run(run: RunFolder, record: dict, upgrade: Callable[[dict], dict]
         print(f"Note: {run.path} was started with course {recorded.get('course_version')}; "
               f"this is course {record.get('course_version')}.")
     compared = [k for k in ("settings", "data", "model", "backend", "keras") if k in record]
+    if "model" in record:
+        model, unrecorded = _unrecorded_keys(recorded.get("model"), record["model"])
+        if unrecorded:
+            record = {**record, "model": model}
+            print(f"Note: {run.path} was recorded by an earlier release, which did not record "
+                  f"{', '.join(unrecorded)}; it is not compared, and the run continues with the value now.")
     lines = differences({k: recorded.get(k) for k in compared}, {k: record.get(k) for k in compared})
     if lines:
         moved = [k for k in ("backend", "keras") if k in compared and recorded.get(k) != record.get(k)]

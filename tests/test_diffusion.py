@@ -5,6 +5,7 @@ is the same image ``c``, the noise in ``x_t`` is exactly ``(x_t - sqrt(a_t) c) /
 correct sampler fed that noise must end at ``c``.
 """
 import json
+import shutil
 
 import keras
 import numpy as np
@@ -393,6 +394,37 @@ def test_the_conditional_model_has_a_default_run_folder_of_its_own():
     assert folders == {"diffusion-mnist", "diffusion-mnist-fast", "diffusion-mnist-conditional",
                        "diffusion-mnist-conditional-fast"}
     assert cli.default_run_folder("diffusion", job.TrainConfig()).parent == config.runs_dir()
+
+
+def test_a_longer_run_continues_with_the_moving_average_it_started_with(tmp_path, stand_in_evaluator, capsys):
+    """The momentum is capped by the run's length when it starts (effective_ema) and recorded in run.json; more
+    epochs keep it (the same average goes on) instead of taking the longer run's cap. A run recorded before the
+    momentum was (an earlier release) continues with the momentum its length now gives, and says so."""
+    out = tmp_path / "d"
+    args = ["train", "diffusion", "--dataset", "synthetic_digits", "--fast", "--width", "4", "--sample-steps", "2",
+            "--samples", "20", "--out", str(out)]
+    assert main(args + ["--epochs", "1"]) == 0
+    from course.models.base import steps_per_epoch
+
+    metrics = json.loads((out / "metrics.json").read_text())
+    steps = steps_per_epoch(metrics["examples"], metrics["batch_size"])
+    started, longer = (job.effective_ema(job.TrainConfig(), steps * epochs) for epochs in (1, 2))
+    assert 0 < started < longer < job.TrainConfig().ema  # the cap binds, and differently for 1 and 2 epochs
+    record = json.loads((out / "run.json").read_text())
+    assert record["model"]["optimizers"][0]["ema_momentum"] == pytest.approx(started)
+    assert json.loads((out / "metrics.json").read_text())["ema_momentum"] == pytest.approx(started)
+    old = tmp_path / "old"
+    shutil.copytree(out, old)
+    assert main(args + ["--epochs", "2", "--resume"]) == 0
+    assert json.loads((out / "metrics.json").read_text())["ema_momentum"] == pytest.approx(started)
+    assert json.loads((out / "metrics.json").read_text())["epochs"] == 2
+    # as an earlier release wrote it: no momentum in the model's description
+    del record["model"]["optimizers"][0]["ema_momentum"]
+    (old / "run.json").write_text(json.dumps(record))
+    capsys.readouterr()
+    assert main(args[:-1] + [str(old), "--epochs", "2", "--resume"]) == 0
+    assert "did not record model.optimizers.0.ema_momentum" in capsys.readouterr().out
+    assert json.loads((old / "metrics.json").read_text())["ema_momentum"] == pytest.approx(longer)
 
 
 def test_effective_ema_averages_over_at_most_a_tenth_of_the_run():

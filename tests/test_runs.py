@@ -341,6 +341,36 @@ def test_settings_recorded_in_an_earlier_form_are_compared_as_what_they_mean_now
     assert json.loads((tmp_path / "run.json").read_text())["settings"] == {"xla": False, "width": 8}
 
 
+def test_the_moving_average_momentum_is_part_of_the_run_and_an_older_record_without_it_still_resumes(
+        tmp_path, capsys):
+    """An optimizer's ``ema_momentum`` (with ``use_ema``) is recorded and compared like its learning rate; a run
+    whose record predates it (an earlier release) is compared on the rest, with a note, not refused."""
+    x, y = tiny_data()
+
+    def averaged(momentum):
+        model = tiny_model()
+        model.compile(keras.optimizers.Adam(1e-2, use_ema=True, ema_momentum=momentum), "mse")
+        return model
+
+    assert "ema_momentum" not in runs.describe_model(tiny_model())["optimizers"][0]
+    runs.fit_resumable(averaged(0.9), x, y, epochs=1, run=tmp_path, verbose=0)
+    record = json.loads((tmp_path / "run.json").read_text())
+    assert record["model"]["optimizers"][0]["ema_momentum"] == pytest.approx(0.9)
+    with pytest.raises(RunFolderError, match=r"model\.optimizers\.0\.ema_momentum: 0\.9 in the run, 0\.99 now"):
+        runs.fit_resumable(averaged(0.99), x, y, epochs=2, run=tmp_path, verbose=0)
+    with pytest.raises(RunFolderError, match=r"ema_momentum: 0\.9 in the run, '\(not set\)' now"):  # no average now
+        runs.fit_resumable(tiny_model(), x, y, epochs=2, run=tmp_path, verbose=0)
+    del record["model"]["optimizers"][0]["ema_momentum"]  # as an earlier release recorded it
+    (tmp_path / "run.json").write_text(json.dumps(record))
+    capsys.readouterr()
+    with pytest.raises(RunFolderError, match=r"learning_rate: 0\.01 in the run, 0\.001 now"):  # the rest still counts
+        model = averaged(0.99)
+        model.compile(keras.optimizers.Adam(1e-3, use_ema=True, ema_momentum=0.99), "mse")
+        runs.fit_resumable(model, x, y, epochs=2, run=tmp_path, verbose=0)
+    assert len(runs.fit_resumable(averaged(0.99), x, y, epochs=2, run=tmp_path, verbose=0)["loss"]) == 2
+    assert "did not record model.optimizers.0.ema_momentum (0.99 now)" in capsys.readouterr().out
+
+
 @pytest.mark.parametrize("key, other", [("backend", "another-backend"), ("keras", "3.0.0")])
 def test_a_run_resumes_only_on_its_backend_and_keras_version(tmp_path, key, other):
     """A run started on TensorFlow and resumed on JAX (or under another Keras) cannot continue exactly:

@@ -63,6 +63,15 @@ def effective_ema(cfg, steps: int) -> float:
     return float(min(cfg.ema, max(0.0, 1.0 - 10.0 / max(1, steps))))
 
 
+def recorded_momentum(run) -> float | None:
+    """The moving average's momentum a run folder recorded (its model's first optimizer), or None: no run, no
+    average, or a run recorded before the momentum was (it then continues with :func:`effective_ema`'s)."""
+    record = run.record() or {}
+    optimizers = (record.get("model") or {}).get("optimizers") or [{}]
+    momentum = optimizers[0].get("ema_momentum") if isinstance(optimizers[0], dict) else None
+    return float(momentum) if isinstance(momentum, (int, float)) and not isinstance(momentum, bool) else None
+
+
 def labelled_input(ds):
     """``(images, labels)`` batches as the model's *input* (what a conditional model's ``call`` reads),
     for ``fit``: ``((images, labels),)`` instead of ``(x, y)``."""
@@ -112,6 +121,20 @@ class DiffusionJob(TrainJob):
     extendable = True  # a constant learning rate: more epochs continue the same run
     measurement_only = frozenset({"samples", "sampler", "sample_steps", "guidance", "eta"})
     sample_seconds = None  # wall time of generating the scored samples (set by save)
+    kept_momentum = None  # the moving average's momentum of the run being continued, from its run.json (set by fit)
+
+    @staticmethod
+    def momentum(model) -> float | None:
+        """The momentum of the weights' moving average the model trains with (None: no average)."""
+        optimizer = getattr(model.optimizer, "inner_optimizer", model.optimizer)  # under a loss-scale wrapper
+        return float(optimizer.ema_momentum) if getattr(optimizer, "use_ema", False) else None
+
+    def fit(self, cfg, run, policy, *, resume=False, data_dir=None, verbose="auto"):
+        """The base job's, and a run continued keeps the momentum of its weights' moving average: chosen when
+        the run started (capped by its length then: :func:`effective_ema`) and recorded in its ``run.json``, so
+        that more epochs continue the same average instead of one capped by the longer run."""
+        self.kept_momentum = recorded_momentum(run) if resume and run.state() is not None else None
+        return super().fit(cfg, run, policy, resume=resume, data_dir=data_dir, verbose=verbose)
 
     def build(self, cfg, d):
         if len(d.x_train) < d.batch_size:
@@ -124,10 +147,13 @@ class DiffusionJob(TrainJob):
         if not 0 <= cfg.eta <= 1:
             raise CourseError(f"--eta must be in [0, 1] (0: deterministic DDIM, 1: fresh noise at every step), got {cfg.eta}.")
         steps = steps_per_epoch(len(d.x_train), d.batch_size) * d.epochs
+        ema = effective_ema(cfg, steps)
+        if ema > 0 and self.kept_momentum is not None:  # a run continued (perhaps extended): its own average
+            ema = self.kept_momentum
         classes = len(d.loaded.class_names) if cfg.conditional else None
         return diffusion.make_diffusion(d.image_shape, self.width(cfg), cfg.schedule, cfg.timesteps, classes,
                                         cfg.label_dropout, seed=cfg.seed, learning_rate=cfg.learning_rate,
-                                        ema=effective_ema(cfg, steps), steps_per_execution=cfg.steps_per_execution,
+                                        ema=ema, steps_per_execution=cfg.steps_per_execution,
                                         weighting=cfg.weighting)
 
     def feed(self, cfg, d):
@@ -194,6 +220,7 @@ class DiffusionJob(TrainJob):
             "sample_steps": int(self.steps(cfg) if cfg.sampler == "ddim" else cfg.timesteps),
             "eta": cfg.eta if cfg.sampler == "ddim" else None,
             "sample_seconds": self.sample_seconds,
+            "ema_momentum": self.momentum(model),
             "final_loss": round(history["loss"][-1], 5) if history.get("loss") else None,
         })
         if labels is not None:
