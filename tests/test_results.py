@@ -191,6 +191,14 @@ def test_the_speeds_behind_the_cpu_estimates_are_the_registry_s():
     assert (measured["cnn_judge"]["batch_size"], measured["cnn_judge"]["augment"]) == (recipe.batch_size, recipe.augment)
     assert (measured["cnn"]["batch_size"], measured["cnn"]["augment"]) == (lesson.batch_size, lesson.augment)
     assert lesson.augment != recipe.augment  # which is why they are two rows
+    # ... and the benchmark that writes the record times those recipes (the rows a new measurement writes)
+    from course.benchmarks import epoch_speed
+
+    for row, priced in (("cnn_judge", recipe), ("cnn", lesson)):
+        model, cfg = epoch_speed.job_config(row)
+        assert (model, cfg.dataset, cfg.batch_size, cfg.augment) == ("cnn", "mnist", priced.batch_size, priced.augment)
+        assert not cfg.fast and cfg.epochs == epoch_speed.EPOCHS
+    assert epoch_speed.job_config("diffusion")[1].conditional  # lesson 06 trains the conditional model
 
 
 PARAMETERS_CELL = "FAST = config.fast_mode()\nNUM_EPOCHS = 2 if FAST else {epochs}  # a comment\nSEED = 0"

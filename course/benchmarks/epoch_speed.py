@@ -31,15 +31,9 @@ JOBS = {
 EPOCHS = 3  # the first traces and compiles; the others are timed
 
 
-def epoch_speed(name: str, data_dir=None, xla: bool = False) -> dict:
-    """Mean seconds of the full-settings epochs of job ``name`` (:data:`JOBS`) after the first, and its images per second.
-
-    ``xla``: the same with the train step compiled by XLA on any device (``--jit-compile always``), for the jobs
-    that have the setting; the jobs' default is XLA on a TensorFlow GPU only (``--jit-compile gpu``)."""
-    from .. import devices
+def job_config(name: str, xla: bool = False):
+    """``(model, TrainConfig)`` of the row ``name`` of :data:`JOBS`: full settings, :data:`EPOCHS` epochs."""
     from ..jobs import job_module
-    from ..jobs.base import TrainJob
-    from ..runs import RunFolder
 
     model_name, settings = JOBS[name]
     if settings is None:  # the judge's recipe, less its epochs
@@ -48,9 +42,21 @@ def epoch_speed(name: str, data_dir=None, xla: bool = False) -> dict:
         from ..jobs.evaluators import recipe
 
         settings = {k: v for k, v in asdict(recipe("mnist", fast=False)).items() if k != "epochs"}
-    module = job_module(model_name)
+    config = job_module(model_name).TrainConfig
+    return model_name, config(**{**settings, "epochs": EPOCHS, **({"jit_compile": "always"} if xla else {})})
+
+
+def epoch_speed(name: str, data_dir=None, xla: bool = False) -> dict:
+    """Mean seconds of the full-settings epochs of job ``name`` (:data:`JOBS`) after the first, and its images per second.
+
+    ``xla``: the same with the train step compiled by XLA on any device (``--jit-compile always``), for the jobs
+    that have the setting; the jobs' default is XLA on a TensorFlow GPU only (``--jit-compile gpu``)."""
+    from .. import devices
+    from ..jobs.base import TrainJob
+    from ..runs import RunFolder
+
+    model_name, cfg = job_config(name, xla)
     job = next(cls for cls in TrainJob.__subclasses__() if cls.name == model_name)()
-    cfg = module.TrainConfig(**{**settings, "epochs": EPOCHS, **({"jit_compile": "always"} if xla else {})})
     with tempfile.TemporaryDirectory() as tmp, devices.training_setup(cfg.precision, cfg.devices) as (policy, _):
         d, model, history = job.fit(cfg, RunFolder(tmp), policy, data_dir=data_dir, verbose=0)  # the job's own training
     # the images one epoch trains on, as the job counts them (a GAN drops the last partial batch)
