@@ -148,7 +148,7 @@ class DiffusionJob(TrainJob):
             raise CourseError(f"--eta must be in [0, 1] (0: deterministic DDIM, 1: fresh noise at every step), got {cfg.eta}.")
         steps = steps_per_epoch(len(d.x_train), d.batch_size) * d.epochs
         ema = effective_ema(cfg, steps)
-        if ema > 0 and self.kept_momentum is not None:  # a run continued (perhaps extended): its own average
+        if cfg.ema > 0 and self.kept_momentum is not None:  # a run continued (perhaps extended): its own average
             ema = self.kept_momentum
         classes = len(d.loaded.class_names) if cfg.conditional else None
         return diffusion.make_diffusion(d.image_shape, self.width(cfg), cfg.schedule, cfg.timesteps, classes,
