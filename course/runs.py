@@ -162,14 +162,34 @@ def run_folder(name: str, root: str | os.PathLike | None = None, model: keras.Mo
     (:func:`describe_model`: weight shapes, every optimizer with its learning rate and its moving average's
     momentum, the model's own settings). Notebooks train with this, so changing any parameter -- Adam's rate included --
     trains a new run, while re-running the same settings (after a disconnect, say) resumes the old
-    one. ``root`` defaults to the ``runs`` folder in the course's home (:func:`course.config.home`);
+    one. A run an earlier release started and named without what its description lacked then
+    (:data:`ADDED_IN_FORM_2`) is found under its own name and continues there. ``root`` defaults to the
+    ``runs`` folder in the course's home (:func:`course.config.home`);
     :func:`list_runs` lists what is there.
     """
     from .config import runs_dir
 
-    recipe = {"settings": settings, "model": describe_model(model)} if model is not None else settings
-    digest = hashlib.sha256(json.dumps(recipe, sort_keys=True, default=str).encode()).hexdigest()[:8]
-    return RunFolder(Path(root or runs_dir()) / f"{name}-{digest}")
+    folder = Path(root or runs_dir())
+    if model is None:
+        return RunFolder(folder / f"{name}-{_folder_digest(settings)}")
+    description = describe_model(model)
+    path = folder / f"{name}-{_folder_digest({'settings': settings, 'model': description})}"
+    earlier = {**description, "optimizers": [{k: v for k, v in entry.items() if k not in ADDED_IN_FORM_2}
+                                             for entry in description["optimizers"]]}
+    if earlier != description and not (path / RUN_FILE).is_file():
+        # the same run, named by an earlier release (its description had less in it): continue it there
+        old = folder / f"{name}-{_folder_digest({'settings': settings, 'model': earlier})}"
+        try:
+            recorded = json.loads((old / RUN_FILE).read_text()) if (old / RUN_FILE).is_file() else None
+        except (OSError, ValueError):  # not readable: not a run to continue
+            recorded = None
+        if isinstance(recorded, dict) and recorded.get("record_format", 1) < 2:
+            return RunFolder(old)
+    return RunFolder(path)
+
+
+def _folder_digest(recipe) -> str:
+    return hashlib.sha256(json.dumps(recipe, sort_keys=True, default=str).encode()).hexdigest()[:8]
 
 
 def list_runs(root: str | os.PathLike | None = None, prefix: str = "") -> list[dict]:
@@ -240,13 +260,17 @@ def _describe_optimizer(optimizer) -> dict:
     return description
 
 
-#: What a model's description holds today but an earlier release did not record. A run recorded without it is
-#: compared on everything else (with a note), not refused for a value it could not have written.
-RECORDED_SINCE_0_2 = ("ema_momentum",)
+#: The form of ``run.json`` this release writes (its key ``record_format``; records without it are form 1).
+#: Form 2 describes each optimizer's moving-average momentum (:data:`ADDED_IN_FORM_2`).
+RECORD_FORMAT = 2
+
+#: What an optimizer's description holds since form 2. A form-1 run (an earlier release) is compared on
+#: everything else, with a note, not refused for a value it could not have written.
+ADDED_IN_FORM_2 = ("ema_momentum",)
 
 
 def _unrecorded_keys(recorded_model, current_model) -> tuple[dict | None, list[str]]:
-    """``current_model`` less the :data:`RECORDED_SINCE_0_2` entries of its optimizers that the run's
+    """``current_model`` less the :data:`ADDED_IN_FORM_2` entries of its optimizers that a form-1 run's
     description (``recorded_model``) lacks, and the dotted names of those entries."""
     if not isinstance(recorded_model, dict) or not isinstance(current_model, dict):
         return current_model, []
@@ -257,7 +281,7 @@ def _unrecorded_keys(recorded_model, current_model) -> tuple[dict | None, list[s
     for i, entry in enumerate(new):
         before = old[i] if i < len(old) and isinstance(old[i], dict) else None
         if before is not None and isinstance(entry, dict):
-            missing = [k for k in RECORDED_SINCE_0_2 if k in entry and k not in before]
+            missing = [k for k in ADDED_IN_FORM_2 if k in entry and k not in before]
             dropped += [f"model.optimizers.{i}.{k} ({entry[k]!r} now)" for k in missing]
             entry = {k: v for k, v in entry.items() if k not in missing}
         optimizers.append(entry)
@@ -328,7 +352,7 @@ def check_same_run(run: RunFolder, record: dict, upgrade: Callable[[dict], dict]
         print(f"Note: {run.path} was started with course {recorded.get('course_version')}; "
               f"this is course {record.get('course_version')}.")
     compared = [k for k in ("settings", "data", "model", "backend", "keras") if k in record]
-    if "model" in record:
+    if "model" in record and recorded.get("record_format", 1) < 2:
         model, unrecorded = _unrecorded_keys(recorded.get("model"), record["model"])
         if unrecorded:
             record = {**record, "model": model}
@@ -484,7 +508,7 @@ def fit_resumable(
     with run.lock():
         run.clean()
         record = {"settings": settings or {}, "data": data_fingerprint or {}, "model": describe_model(model),
-                  "course_version": __version__, **environment()}
+                  "course_version": __version__, "record_format": RECORD_FORMAT, **environment()}
         done, history = 0, {}
         state = run.state()
         if state is not None:

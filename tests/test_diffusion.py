@@ -419,12 +419,28 @@ def test_a_longer_run_continues_with_the_moving_average_it_started_with(tmp_path
     assert json.loads((out / "metrics.json").read_text())["ema_momentum"] == pytest.approx(started)
     assert json.loads((out / "metrics.json").read_text())["epochs"] == 2
     # as an earlier release wrote it: no momentum in the model's description
-    del record["model"]["optimizers"][0]["ema_momentum"]
+    del record["model"]["optimizers"][0]["ema_momentum"], record["record_format"]
     (old / "run.json").write_text(json.dumps(record))
     capsys.readouterr()
     assert main(args[:-1] + [str(old), "--epochs", "2", "--resume"]) == 0
     assert "did not record model.optimizers.0.ema_momentum" in capsys.readouterr().out
     assert json.loads((old / "metrics.json").read_text())["ema_momentum"] == pytest.approx(longer)
+
+
+def test_the_averaged_weights_are_put_in_under_loss_scaling_too():
+    """use_averaged_weights reads the average of the optimizer a LossScaleOptimizer (mixed precision) wraps."""
+    model = dm.make_diffusion(width=4, timesteps=50, seed=3, ema=0.5)
+    model.compile(optimizer=keras.optimizers.LossScaleOptimizer(
+        keras.optimizers.Adam(1e-3, use_ema=True, ema_momentum=0.5)))
+    x, _ = data.synthetic_digits(32, seed=0)
+    model.fit(data.pipeline(x, batch_size=16, shuffle=True, seed=0, scale="symmetric"), epochs=1, verbose=0)
+    average = [ops.convert_to_numpy(v) for v in model.optimizer.inner_optimizer._model_variables_moving_average]
+    for variable in model.trainable_variables:
+        variable.assign(np.zeros(variable.shape, "float32"))
+    dm.use_averaged_weights(model)
+    assert any(np.abs(a).sum() > 0 for a in average)
+    for variable, a in zip(model.trainable_variables, average):
+        np.testing.assert_allclose(ops.convert_to_numpy(variable), a)
 
 
 def test_effective_ema_averages_over_at_most_a_tenth_of_the_run():

@@ -151,6 +151,8 @@ def test_benchmark_commands_are_listed_and_gan_failures_runs(tmp_path, monkeypat
 def test_epoch_speed_times_the_epochs_after_the_first_of_a_job_at_full_settings(tmp_path):
     from conftest import write_mnist_folder
 
+    from dataclasses import replace
+
     from course.benchmarks import epoch_speed
 
     write_mnist_folder(tmp_path / "mnist", n_train=200, n_test=20)
@@ -192,12 +194,13 @@ def test_the_speeds_behind_the_cpu_estimates_are_the_registry_s():
     assert (measured["cnn"]["batch_size"], measured["cnn"]["augment"]) == (lesson.batch_size, lesson.augment)
     assert lesson.augment != recipe.augment  # which is why they are two rows
     # ... and the benchmark that writes the record times those recipes (the rows a new measurement writes)
+    from dataclasses import replace
+
     from course.benchmarks import epoch_speed
 
     for row, priced in (("cnn_judge", recipe), ("cnn", lesson)):
         model, cfg = epoch_speed.job_config(row)
-        assert (model, cfg.dataset, cfg.batch_size, cfg.augment) == ("cnn", "mnist", priced.batch_size, priced.augment)
-        assert not cfg.fast and cfg.epochs == epoch_speed.EPOCHS
+        assert model == "cnn" and cfg.epochs == epoch_speed.EPOCHS and replace(cfg, epochs=priced.epochs) == priced
     assert epoch_speed.job_config("diffusion")[1].conditional  # lesson 06 trains the conditional model
 
 

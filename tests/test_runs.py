@@ -360,7 +360,7 @@ def test_the_moving_average_momentum_is_part_of_the_run_and_an_older_record_with
         runs.fit_resumable(averaged(0.99), x, y, epochs=2, run=tmp_path, verbose=0)
     with pytest.raises(RunFolderError, match=r"ema_momentum: 0\.9 in the run, '\(not set\)' now"):  # no average now
         runs.fit_resumable(tiny_model(), x, y, epochs=2, run=tmp_path, verbose=0)
-    del record["model"]["optimizers"][0]["ema_momentum"]  # as an earlier release recorded it
+    del record["model"]["optimizers"][0]["ema_momentum"], record["record_format"]  # as an earlier release wrote it
     (tmp_path / "run.json").write_text(json.dumps(record))
     capsys.readouterr()
     with pytest.raises(RunFolderError, match=r"learning_rate: 0\.01 in the run, 0\.001 now"):  # the rest still counts
@@ -369,6 +369,52 @@ def test_the_moving_average_momentum_is_part_of_the_run_and_an_older_record_with
         runs.fit_resumable(model, x, y, epochs=2, run=tmp_path, verbose=0)
     assert len(runs.fit_resumable(averaged(0.99), x, y, epochs=2, run=tmp_path, verbose=0)["loss"]) == 2
     assert "did not record model.optimizers.0.ema_momentum (0.99 now)" in capsys.readouterr().out
+    # a run this release recorded without an average had none: one now is another run, not an unrecorded value
+    runs.fit_resumable(tiny_model(), x, y, epochs=1, run=tmp_path / "plain", verbose=0)
+    with pytest.raises(RunFolderError, match=r"ema_momentum: '\(not set\)' in the run, 0\.9 now"):
+        runs.fit_resumable(averaged(0.9), x, y, epochs=2, run=tmp_path / "plain", verbose=0)
+    # under loss scaling (mixed precision) the wrapped optimizer's average is described
+    scaled = tiny_model()
+    scaled.compile(keras.optimizers.LossScaleOptimizer(keras.optimizers.Adam(1e-2, use_ema=True, ema_momentum=0.9)),
+                   "mse")
+    assert runs.describe_model(scaled)["optimizers"][0]["ema_momentum"] == pytest.approx(0.9)
+
+
+def test_a_notebook_run_an_earlier_release_named_is_found_under_its_name_and_resumes(tmp_path, monkeypatch, capsys):
+    """run_folder's name covers the average's momentum now; a run an earlier release started (and named without
+    it) is found under its old name, not trained again, while without one the name follows the momentum."""
+    x, y = tiny_data()
+
+    def averaged(momentum):
+        model = tiny_model()
+        model.compile(keras.optimizers.Adam(1e-2, use_ema=True, ema_momentum=momentum), "mse")
+        return model
+
+    named = runs.run_folder("06_diffusion", root=tmp_path, model=averaged(0.9), width=8)
+    assert named.path != runs.run_folder("06_diffusion", root=tmp_path, model=averaged(0.99), width=8).path
+    assert len(list(tmp_path.iterdir())) == 2  # nothing made under an earlier release's name
+    describe = runs._describe_optimizer
+    monkeypatch.setattr(runs, "_describe_optimizer",  # the earlier release's description: no momentum
+                        lambda o: {k: v for k, v in describe(o).items() if k != "ema_momentum"})
+    earlier = runs.run_folder("06_diffusion", root=tmp_path, model=averaged(0.9), width=8)
+    assert earlier.path != named.path
+    import hashlib  # the earlier release's name: the digest of the settings and that description, keys sorted
+
+    recipe = {"settings": {"width": 8}, "model": runs.describe_model(averaged(0.9))}
+    assert earlier.path.name == "06_diffusion-" + hashlib.sha256(json.dumps(recipe, sort_keys=True).encode()).hexdigest()[:8]
+    runs.fit_resumable(averaged(0.9), x, y, epochs=1, run=earlier, settings={"width": 8}, verbose=0)
+    monkeypatch.undo()
+    assert runs.run_folder("06_diffusion", root=tmp_path, model=averaged(0.9), width=8).path == named.path  # form 2
+    record = json.loads((earlier.path / "run.json").read_text())
+    del record["record_format"]  # as the earlier release wrote it
+    (earlier.path / "run.json").write_text(json.dumps(record))
+    found = runs.run_folder("06_diffusion", root=tmp_path, model=averaged(0.9), width=8)
+    assert found.path == earlier.path
+    capsys.readouterr()
+    history = runs.fit_resumable(averaged(0.9), x, y, epochs=2, run=found, settings={"width": 8}, verbose=0)
+    assert len(history["loss"]) == 2 and "did not record model.optimizers.0.ema_momentum" in capsys.readouterr().out
+    (earlier.path / "run.json").write_text("{not json")  # unreadable: not a run to continue, and no crash
+    assert runs.run_folder("06_diffusion", root=tmp_path, model=averaged(0.9), width=8).path == named.path
 
 
 @pytest.mark.parametrize("key, other", [("backend", "another-backend"), ("keras", "3.0.0")])

@@ -64,12 +64,15 @@ def effective_ema(cfg, steps: int) -> float:
 
 
 def recorded_momentum(run) -> float | None:
-    """The moving average's momentum a run folder recorded (its model's first optimizer), or None: no run, no
-    average, or a run recorded before the momentum was (it then continues with :func:`effective_ema`'s)."""
+    """The moving average's momentum a run folder recorded (its model's first optimizer): 0.0 for a run without
+    an average; None where nothing says: no record, or one an earlier release wrote before the momentum was
+    recorded (such a run continues with :func:`effective_ema`'s)."""
     record = run.record() or {}
     optimizers = (record.get("model") or {}).get("optimizers") or [{}]
     momentum = optimizers[0].get("ema_momentum") if isinstance(optimizers[0], dict) else None
-    return float(momentum) if isinstance(momentum, (int, float)) and not isinstance(momentum, bool) else None
+    if isinstance(momentum, (int, float)) and not isinstance(momentum, bool):
+        return float(momentum)
+    return 0.0 if record.get("record_format", 1) >= 2 else None  # form 2 records every momentum there is
 
 
 def labelled_input(ds):

@@ -513,6 +513,6 @@ def make_diffusion(image_shape=(28, 28, 1), width: int = 16, schedule: str = "co
 def use_averaged_weights(model: Diffusion) -> None:
     """Put the moving average of the weights into the model (what ``fit`` does at its end); the same
     again when called twice, a no-op without ``use_ema``."""
-    optimizer = model.optimizer
+    optimizer = getattr(model.optimizer, "inner_optimizer", model.optimizer)  # under loss scaling
     if getattr(optimizer, "use_ema", False) and optimizer.built:
         optimizer.finalize_variable_values(model.trainable_variables)
