@@ -160,12 +160,11 @@ def run_folder(name: str, root: str | os.PathLike | None = None, model: keras.Mo
 
     The digest covers ``settings`` and, given the compiled ``model``, its whole recipe
     (:func:`describe_model`: weight shapes, every optimizer with its learning rate and its moving average's
-    momentum, the model's own settings). Notebooks train with this, so changing any parameter -- Adam's rate included --
-    trains a new run, while re-running the same settings (after a disconnect, say) resumes the old
+    momentum, the model's own settings). Notebooks train with this, so changing any parameter -- Adam's rate
+    included -- trains a new run, while re-running the same settings (after a disconnect, say) resumes the old
     one. A run an earlier release started and named without what its description lacked then
     (:data:`ADDED_IN_FORM_2`) is found under its own name and continues there. ``root`` defaults to the
-    ``runs`` folder in the course's home (:func:`course.config.home`);
-    :func:`list_runs` lists what is there.
+    ``runs`` folder in the course's home (:func:`course.config.home`); :func:`list_runs` lists what is there.
     """
     from .config import runs_dir
 
@@ -290,7 +289,8 @@ def _unrecorded_keys(recorded_model, current_model) -> tuple[dict | None, list[s
 
 def describe_model(model: keras.Model) -> dict:
     """What the checkpoint's weights must fit: variable shapes, optimizers and their learning rates (and the
-    momentum of their weights' moving average, where they keep one), and the model's own settings (``get_config`` of the course's models)."""
+    momentum of their weights' moving average, where they keep one), and the model's own settings
+    (``get_config`` of the course's models)."""
     description = {
         "weights": [list(v.shape) for v in model.weights],
         "optimizers": [_describe_optimizer(o) for o in optimizers_of(model)],

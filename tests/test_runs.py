@@ -401,7 +401,8 @@ def test_a_notebook_run_an_earlier_release_named_is_found_under_its_name_and_res
     import hashlib  # the earlier release's name: the digest of the settings and that description, keys sorted
 
     recipe = {"settings": {"width": 8}, "model": runs.describe_model(averaged(0.9))}
-    assert earlier.path.name == "06_diffusion-" + hashlib.sha256(json.dumps(recipe, sort_keys=True).encode()).hexdigest()[:8]
+    digest = hashlib.sha256(json.dumps(recipe, sort_keys=True).encode()).hexdigest()[:8]
+    assert earlier.path.name == f"06_diffusion-{digest}"
     runs.fit_resumable(averaged(0.9), x, y, epochs=1, run=earlier, settings={"width": 8}, verbose=0)
     monkeypatch.undo()
     assert runs.run_folder("06_diffusion", root=tmp_path, model=averaged(0.9), width=8).path == named.path  # form 2
