@@ -182,7 +182,10 @@ def run_folder(name: str, root: str | os.PathLike | None = None, model: keras.Mo
             recorded = json.loads((old / RUN_FILE).read_text()) if (old / RUN_FILE).is_file() else None
         except (OSError, ValueError):  # not readable: not a run to continue
             recorded = None
-        if isinstance(recorded, dict) and recorded.get("record_format", 1) < 2:
+        # an earlier release's run with epochs to continue (one killed before its first checkpoint has none:
+        # it starts again under today's name, and a folder this release wrote into is found by today's name)
+        if isinstance(recorded, dict) and recorded.get("record_format", 1) < 2 and (
+                old / "checkpoints" / STATE_FILE).is_file():
             return RunFolder(old)
     return RunFolder(path)
 
@@ -342,7 +345,8 @@ def environment() -> dict:
 def check_same_run(run: RunFolder, record: dict, upgrade: Callable[[dict], dict] | None = None) -> None:
     """Refuse to continue ``run`` under anything but the settings, backend and Keras version its
     weights were trained with. ``upgrade`` maps the settings the run recorded (perhaps under an earlier
-    release, in an earlier form) to what they mean now, before they are compared."""
+    release, in an earlier form) to what they mean now, before they are compared. What a run an earlier
+    release recorded could not hold (:data:`ADDED_IN_FORM_2`) is not compared; a note says so."""
     recorded = run.record()
     if recorded is None:
         return
@@ -352,13 +356,15 @@ def check_same_run(run: RunFolder, record: dict, upgrade: Callable[[dict], dict]
         print(f"Note: {run.path} was started with course {recorded.get('course_version')}; "
               f"this is course {record.get('course_version')}.")
     compared = [k for k in ("settings", "data", "model", "backend", "keras") if k in record]
+    unrecorded = []
     if "model" in record and recorded.get("record_format", 1) < 2:
         model, unrecorded = _unrecorded_keys(recorded.get("model"), record["model"])
-        if unrecorded:
-            record = {**record, "model": model}
-            print(f"Note: {run.path} was recorded by an earlier release, which did not record "
-                  f"{', '.join(unrecorded)}; it is not compared, and the run continues with the value now.")
+        record = {**record, "model": model}
     lines = differences({k: recorded.get(k) for k in compared}, {k: record.get(k) for k in compared})
+    if unrecorded and not lines:
+        print(f"Note: {run.path} was recorded by an earlier release, which did not record "
+              f"{', '.join(unrecorded)}; the run continues with today's value, which could not be compared with "
+              "the run's own.")
     if lines:
         moved = [k for k in ("backend", "keras") if k in compared and recorded.get(k) != record.get(k)]
         where = ""

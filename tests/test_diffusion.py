@@ -427,6 +427,21 @@ def test_a_longer_run_continues_with_the_moving_average_it_started_with(tmp_path
     assert json.loads((old / "metrics.json").read_text())["ema_momentum"] == pytest.approx(longer)
 
 
+def test_a_run_too_short_for_an_average_continues_without_one(tmp_path, stand_in_evaluator):
+    """Ten steps in all leave no room for an average (the cap is 0); more epochs would allow one, but the run
+    has none to continue: it goes on without, instead of being refused for the average it never had."""
+    out = tmp_path / "short"
+    args = ["train", "diffusion", "--dataset", "synthetic_digits", "--fast", "--train-examples", "160",
+            "--batch-size", "16", "--width", "4", "--sample-steps", "2", "--samples", "20", "--out", str(out)]
+    assert main(args + ["--epochs", "1"]) == 0  # 10 steps
+    assert json.loads((out / "metrics.json").read_text())["ema_momentum"] is None
+    assert "ema_momentum" not in json.loads((out / "run.json").read_text())["model"]["optimizers"][0]
+    assert job.effective_ema(job.TrainConfig(), 10) == 0 < job.effective_ema(job.TrainConfig(), 20)
+    assert main(args + ["--epochs", "2", "--resume"]) == 0  # 20 steps would have one
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["epochs"] == 2 and metrics["ema_momentum"] is None
+
+
 def test_the_averaged_weights_are_put_in_under_loss_scaling_too():
     """use_averaged_weights reads the average of the optimizer a LossScaleOptimizer (mixed precision) wraps."""
     model = dm.make_diffusion(width=4, timesteps=50, seed=3, ema=0.5)
@@ -438,6 +453,7 @@ def test_the_averaged_weights_are_put_in_under_loss_scaling_too():
     for variable in model.trainable_variables:
         variable.assign(np.zeros(variable.shape, "float32"))
     dm.use_averaged_weights(model)
+    assert job.DiffusionJob.momentum(model) == 0.5  # what metrics.json reports, read through the wrapper too
     assert any(np.abs(a).sum() > 0 for a in average)
     for variable, a in zip(model.trainable_variables, average):
         np.testing.assert_allclose(ops.convert_to_numpy(variable), a)

@@ -190,6 +190,13 @@ def test_xla_is_a_choice_that_old_runs_still_resume_under_and_a_change_of_it_is_
     assert hint.startswith("python -m course train dcgan ") and "--jit-compile" not in hint
     assert main([*hint.split()[3:], "--epochs", "2"]) == 0, capsys.readouterr().err  # the old run continues
     assert json.loads((out / "run.json").read_text())["settings"]["jit_compile"] is True  # its record is its own
+    # refused again after it was extended: the command given continues it at the epochs it has (not fewer,
+    # which would be refused in turn), as it stands
+    capsys.readouterr()
+    assert main(["train", "dcgan", *common, "--epochs", "1", "--jit-compile", "always", "--resume"]) == 2
+    hint = capsys.readouterr().err.split("To continue it: ")[1].splitlines()[0]
+    assert "--epochs 2" in hint
+    assert main(hint.split()[3:]) == 0, capsys.readouterr().err
     assert "ema" not in json.loads((out / "run.json").read_text())["settings"]
 
 

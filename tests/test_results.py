@@ -151,8 +151,6 @@ def test_benchmark_commands_are_listed_and_gan_failures_runs(tmp_path, monkeypat
 def test_epoch_speed_times_the_epochs_after_the_first_of_a_job_at_full_settings(tmp_path):
     from conftest import write_mnist_folder
 
-    from dataclasses import replace
-
     from course.benchmarks import epoch_speed
 
     write_mnist_folder(tmp_path / "mnist", n_train=200, n_test=20)

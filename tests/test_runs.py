@@ -414,7 +414,17 @@ def test_a_notebook_run_an_earlier_release_named_is_found_under_its_name_and_res
     capsys.readouterr()
     history = runs.fit_resumable(averaged(0.9), x, y, epochs=2, run=found, settings={"width": 8}, verbose=0)
     assert len(history["loss"]) == 2 and "did not record model.optimizers.0.ema_momentum" in capsys.readouterr().out
+    assert runs.run_folder("06_diffusion", root=tmp_path, model=averaged(0.9), width=8).path == earlier.path
+    # killed before its first checkpoint, the earlier run has nothing to continue: today's name, a new run
+    state = earlier.path / "checkpoints" / "state.json"
+    state.rename(tmp_path / "state.json")
+    assert runs.run_folder("06_diffusion", root=tmp_path, model=averaged(0.9), width=8).path == named.path
+    (tmp_path / "state.json").rename(state)
     (earlier.path / "run.json").write_text("{not json")  # unreadable: not a run to continue, and no crash
+    assert runs.run_folder("06_diffusion", root=tmp_path, model=averaged(0.9), width=8).path == named.path
+    (earlier.path / "run.json").write_text(json.dumps(record))
+    # a run this release started under today's name is today's, whatever an earlier name holds
+    runs.fit_resumable(averaged(0.9), x, y, epochs=1, run=named, settings={"width": 8}, verbose=0)
     assert runs.run_folder("06_diffusion", root=tmp_path, model=averaged(0.9), width=8).path == named.path
 
 

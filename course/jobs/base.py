@@ -270,7 +270,7 @@ class TrainJob:
         dtype policy is ``policy``): ``(data, model, history)``, nothing saved or measured yet."""
         d = self.load(cfg, data_dir)
         settings, fingerprint = self.settings(cfg, policy), self.fingerprint(cfg, d)
-        self._check_resumable(run, resume, settings, fingerprint)
+        self._check_resumable(run, resume, settings, fingerprint, cfg.epochs)
         model = self.build(cfg, d)
         x, validation = self.feed(cfg, d)
         history = fit_resumable(model, x, epochs=d.epochs, run=run, resume=resume, settings=settings,
@@ -285,7 +285,8 @@ class TrainJob:
                 "replicas": replicas, "precision": policy, "jit_compile": bool(getattr(model, "jit_compile", False)),
                 "steps_per_execution": int(getattr(model, "steps_per_execution", 1) or 1)}
 
-    def _check_resumable(self, run: RunFolder, resume: bool, settings: dict, fingerprint: dict) -> None:
+    def _check_resumable(self, run: RunFolder, resume: bool, settings: dict, fingerprint: dict,
+                         epochs: int | None = None) -> None:
         """Fail before anything is built when the folder holds another run (fit_resumable checks again)."""
         state = run.state()
         if state is None:
@@ -298,6 +299,8 @@ class TrainJob:
         except RunFolderError as err:
             record = run.record() or {}
             recorded = record.get("settings")
+            if recorded and self.extendable:  # its epochs are not a setting: at least those it has trained
+                recorded = {**recorded, "epochs": max(state["epoch"], epochs or 0)}
             prefix = "" if record.get("backend", keras.backend.backend()) == keras.backend.backend() else (
                 f"KERAS_BACKEND={record['backend']} ")
             hint = f"\nTo continue it: {prefix}{self.command(recorded, run.path)}" if recorded else ""

@@ -135,7 +135,8 @@ class DiffusionJob(TrainJob):
     def fit(self, cfg, run, policy, *, resume=False, data_dir=None, verbose="auto"):
         """The base job's, and a run continued keeps the momentum of its weights' moving average: chosen when
         the run started (capped by its length then: :func:`effective_ema`) and recorded in its ``run.json``, so
-        that more epochs continue the same average instead of one capped by the longer run."""
+        that more epochs continue the same average instead of one capped by the longer run. A run an earlier
+        release started did not record it: it continues, at each resume, with the cap of the length asked."""
         self.kept_momentum = recorded_momentum(run) if resume and run.state() is not None else None
         return super().fit(cfg, run, policy, resume=resume, data_dir=data_dir, verbose=verbose)
 
